@@ -1,0 +1,137 @@
+#include "control/status.h"
+
+#include <sstream>
+
+namespace hafront::control {
+namespace json = boost::json;
+
+json::value to_json(const Status& s) {
+  json::array members;
+  for (const auto& m : s.cluster.members) members.push_back(json::object{{"name", m.name}, {"id", m.id}});
+  json::array vips;
+  for (const auto& v : s.vips) {
+    vips.push_back(json::object{{"name", v.name},
+                                {"address", v.address},
+                                {"interface", v.interface},
+                                {"driver", v.driver},
+                                {"holder", v.holder ? json::value(*v.holder) : json::value(nullptr)},
+                                {"state", v.state},
+                                {"reason", v.reason}});
+  }
+  json::array services;
+  for (const auto& svc : s.services) {
+    json::array servers;
+    for (const auto& srv : svc.servers) {
+      servers.push_back(json::object{
+          {"name", srv.name}, {"address", srv.address}, {"state", srv.state}, {"reason", srv.reason}});
+    }
+    json::array listen;
+    for (const auto& l : svc.listen) listen.push_back(json::value(l));
+    services.push_back(json::object{{"name", svc.name},
+                                    {"mode", svc.mode},
+                                    {"balance", svc.balance},
+                                    {"listen", std::move(listen)},
+                                    {"servers", std::move(servers)}});
+  }
+  json::array reload_errors;
+  for (const auto& e : s.config.last_reload_errors) reload_errors.push_back(json::value(e));
+  return json::object{
+      {"node", s.node},
+      {"version", s.version},
+      {"pid", s.pid},
+      {"uptime_seconds", s.uptime_seconds},
+      {"cluster",
+       json::object{{"name", s.cluster.name}, {"mode", s.cluster.mode}, {"quorate", s.cluster.quorate},
+                    {"members", std::move(members)}}},
+      {"vips", std::move(vips)},
+      {"services", std::move(services)},
+      {"config",
+       json::object{{"path", s.config.path},
+                    {"sha256", s.config.sha256},
+                    {"loaded_at", s.config.loaded_at},
+                    {"last_reload",
+                     json::object{{"ok", s.config.last_reload_ok},
+                                  {"at", s.config.last_reload_at.empty() ? json::value(nullptr)
+                                                                         : json::value(s.config.last_reload_at)},
+                                  {"errors", std::move(reload_errors)}}}}},
+  };
+}
+
+namespace {
+
+// Field accessors that never throw: a malformed reply shows '?' rather than crashing.
+std::string str(const json::value& v, std::string_view key) {
+  if (!v.is_object()) return "?";
+  const auto* f = v.get_object().if_contains(key);
+  if (!f) return "?";
+  if (f->is_string()) return std::string(f->get_string());
+  if (f->is_null()) return "-";
+  return json::serialize(*f);
+}
+
+const json::array& arr(const json::value& v, std::string_view key) {
+  static const json::array kEmpty;
+  if (!v.is_object()) return kEmpty;
+  const auto* f = v.get_object().if_contains(key);
+  return f && f->is_array() ? f->get_array() : kEmpty;
+}
+
+const json::value& obj(const json::value& v, std::string_view key) {
+  static const json::value kNull;
+  if (!v.is_object()) return kNull;
+  const auto* f = v.get_object().if_contains(key);
+  return f ? *f : kNull;
+}
+
+std::string pad(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+}  // namespace
+
+std::string render_text(const json::value& s) {
+  std::ostringstream out;
+  const auto& cluster = obj(s, "cluster");
+  out << "node " << str(s, "node") << " — hafront " << str(s, "version") << ", pid " << str(s, "pid")
+      << ", up " << str(s, "uptime_seconds") << "s\n";
+  std::string members;
+  for (const auto& m : arr(cluster, "members")) members += (members.empty() ? "" : ", ") + str(m, "name");
+  std::string quorate = str(cluster, "quorate");
+  out << "cluster " << str(cluster, "name") << " (" << str(cluster, "mode") << "): "
+      << (quorate == "true" ? "quorate" : quorate == "false" ? "NOT quorate" : "quorum ?")
+      << ", members: " << (members.empty() ? "none" : members) << "\n";
+
+  const auto& vips = arr(s, "vips");
+  out << "\nVIPs (" << vips.size() << ")\n";
+  for (const auto& v : vips) {
+    out << "  " << pad(str(v, "name"), 14) << pad(str(v, "address"), 22) << pad(str(v, "interface"), 8)
+        << pad(str(v, "state"), 11) << "holder " << pad(str(v, "holder"), 10) << "driver " << str(v, "driver");
+    std::string reason = str(v, "reason");
+    if (!reason.empty() && reason != "?") out << "  — " << reason;
+    out << "\n";
+  }
+  const auto& services = arr(s, "services");
+  out << "\nservices (" << services.size() << ")\n";
+  for (const auto& svc : services) {
+    std::string listen;
+    for (const auto& l : arr(svc, "listen")) listen += (listen.empty() ? "" : ", ") + (l.is_string() ? std::string(l.get_string()) : "?");
+    out << "  " << str(svc, "name") << " (" << str(svc, "mode") << ", " << str(svc, "balance") << ") on " << listen
+        << "\n";
+    for (const auto& srv : arr(svc, "servers")) {
+      out << "    " << pad(str(srv, "name"), 14) << pad(str(srv, "address"), 26) << pad(str(srv, "state"), 9)
+          << str(srv, "reason") << "\n";
+    }
+  }
+  const auto& config = obj(s, "config");
+  const auto& reload = obj(config, "last_reload");
+  out << "\nconfig " << str(config, "path") << " sha256 " << str(config, "sha256").substr(0, 12) << " loaded "
+      << str(config, "loaded_at") << "\n";
+  if (str(reload, "ok") == "false") {
+    out << "last reload at " << str(reload, "at") << " FAILED; still running the config above:\n";
+    for (const auto& e : arr(reload, "errors")) out << "  " << (e.is_string() ? std::string(e.get_string()) : "?") << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace hafront::control

@@ -1,0 +1,79 @@
+// The status report: what `hafrontctl status` shows and `status --json` prints.
+//
+// The daemon fills a Status from its parts at the moment of the request; to_json() gives
+// the wire form, and render_text() turns that JSON back into the operator's summary (the
+// CLI renders from JSON, so text and JSON never disagree).
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hafront::control {
+
+struct ServerStatus {
+  std::string name;
+  std::string address;
+  std::string state;   // unknown | up | down | drain | maint
+  std::string reason;  // why, in a few words
+};
+
+struct ServiceStatus {
+  std::string name;
+  std::string mode;
+  std::string balance;
+  std::vector<std::string> listen;
+  std::vector<ServerStatus> servers;
+};
+
+struct VipStatus {
+  std::string name;
+  std::string address;  // CIDR
+  std::string interface;
+  std::string driver;
+  std::optional<std::string> holder;  // node name, when some node holds it
+  std::string state;                  // this node's state for the VIP
+  std::string reason;
+};
+
+struct MemberStatus {
+  std::string name;
+  uint32_t id = 0;
+};
+
+struct ClusterStatus {
+  std::string name;
+  std::string mode;
+  bool quorate = false;
+  std::vector<MemberStatus> members;
+};
+
+struct ConfigStatus {
+  std::string path;
+  std::string sha256;
+  std::string loaded_at;  // RFC 3339, UTC
+  bool last_reload_ok = true;
+  std::string last_reload_at;               // empty when no reload was attempted
+  std::vector<std::string> last_reload_errors;
+};
+
+struct Status {
+  std::string node;
+  std::string version;
+  int64_t pid = 0;
+  int64_t uptime_seconds = 0;
+  ClusterStatus cluster;
+  std::vector<VipStatus> vips;
+  std::vector<ServiceStatus> services;
+  ConfigStatus config;
+};
+
+boost::json::value to_json(const Status& status);
+
+// The readable summary. Tolerates missing or ill-typed fields (shows '?').
+std::string render_text(const boost::json::value& status);
+
+}  // namespace hafront::control

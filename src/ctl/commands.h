@@ -1,0 +1,20 @@
+// hafrontctl's commands, one function each; main.cc maps the command line onto them.
+// Each returns the process exit code: 0 success, 1 the daemon could not do it (or could
+// not be reached), 2 invalid input (a bad config file, bad arguments).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace hafront::ctl {
+
+struct Target {
+  std::string socket;       // --socket
+  std::string config_path;  // -c, used to find admin.socket when --socket is not given
+};
+
+int check(const std::vector<std::string>& files, bool quiet);
+int status(const Target& target, bool json);
+int reload(const Target& target);
+
+}  // namespace hafront::ctl

@@ -1,0 +1,38 @@
+// hafrontctl: validate configs and talk to a running hafrontd over its admin socket.
+#include <CLI/CLI.hpp>
+
+#include "ctl/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"hafrontctl — check configs and control hafrontd"};
+  app.require_subcommand(1);
+  app.fallthrough();  // --socket may come before or after the subcommand
+  app.set_version_flag("--version", HAFRONT_VERSION);
+  hafront::ctl::Target target;
+  app.add_option("--socket", target.socket, "admin socket of the daemon (default: admin.socket of the config)");
+
+  auto* check = app.add_subcommand("check", "validate config files; exit 2 with FILE:LINE:COL: message on errors");
+  std::vector<std::string> files;
+  bool quiet = false;
+  check->add_option("-c,--config,files", files, "config file(s)")->required();
+  check->add_flag("-q,--quiet", quiet, "print only errors and warnings");
+
+  auto* status = app.add_subcommand("status", "show members, quorum, VIPs, services and servers");
+  bool json = false;
+  status->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
+  status->add_flag("--json", json, "print the status as JSON");
+
+  auto* reload = app.add_subcommand("reload", "make the daemon re-read its config (like SIGHUP)");
+  reload->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (*check) return hafront::ctl::check(files, quiet);
+  if (*status) return hafront::ctl::status(target, json);
+  if (*reload) return hafront::ctl::reload(target);
+  return 2;
+}

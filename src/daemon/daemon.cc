@@ -1,0 +1,297 @@
+#include "daemon/daemon.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <cstring>
+#include <ctime>
+
+#include "cluster/cluster.h"
+#include "common/log.h"
+#include "health/health_types.h"
+#include "vip/vip_types.h"
+
+namespace hafront::daemon {
+namespace asio = boost::asio;
+
+namespace {
+
+std::string now_rfc3339() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  std::tm tm{};
+  gmtime_r(&ts.tv_sec, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[80];
+  std::snprintf(out, sizeof out, "%s.%03ldZ", buf, ts.tv_nsec / 1'000'000);
+  return out;
+}
+
+std::vector<config::Address> local_addresses() {
+  std::vector<config::Address> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    config::Address a;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      std::memcpy(a.bytes.data(), &sin->sin_addr, 4);
+      a.family = config::Address::Family::V4;
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      std::memcpy(a.bytes.data(), &sin6->sin6_addr, 16);
+      a.family = config::Address::Family::V6;
+    } else {
+      continue;
+    }
+    out.push_back(a);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return {};
+  return buf;
+}
+
+void log_diagnostics(const std::vector<config::Diagnostic>& diags) {
+  for (const auto& d : diags) {
+    if (d.severity == config::Diagnostic::Severity::Error) {
+      spdlog::error("{}", d.format());
+    } else {
+      spdlog::warn("{}", d.format());
+    }
+  }
+}
+
+}  // namespace
+
+Daemon::Daemon(asio::io_context& io, Options options, std::shared_ptr<const config::Config> config,
+               std::string node_name)
+    : io_(io),
+      options_(std::move(options)),
+      config_(std::move(config)),
+      node_name_(std::move(node_name)),
+      signals_(io),
+      watchdog_timer_(io),
+      loaded_at_(now_rfc3339()) {
+  socket_path_ = options_.socket_override.value_or(config_->admin.socket);
+}
+
+std::optional<std::string> Daemon::start() {
+  admin_ = std::make_unique<control::AdminServer>(io_, socket_path_);
+  if (auto err = admin_->listen()) return err;
+  register_commands();
+  install_signals();
+  arm_watchdog();
+  spdlog::info("hafrontd {} started: node {}, cluster {} ({} mode), {} VIPs, {} services, admin socket {}",
+               HAFRONT_VERSION, node_name_, config_->cluster.name, config::to_string(config_->cluster.mode),
+               config_->vips.size(), config_->services.size(), socket_path_);
+  notifier_.status("running");
+  notifier_.ready();
+  return std::nullopt;
+}
+
+void Daemon::register_commands() {
+  admin_->add_command("ping", [this](const boost::json::object&) {
+    return control::Reply::success(boost::json::object{{"node", node_name_}, {"pid", static_cast<int64_t>(getpid())}});
+  });
+  admin_->add_command("status", [this](const boost::json::object&) {
+    return control::Reply::success(control::to_json(status()));
+  });
+  admin_->add_command("reload", [this](const boost::json::object&) {
+    ReloadOutcome r = reload();
+    boost::json::array errors, changes;
+    for (const auto& e : r.errors) errors.push_back(boost::json::value(e));
+    for (const auto& c : r.changes) changes.push_back(boost::json::value(c));
+    if (!r.ok) {
+      return control::Reply::failure("the new config was rejected; the running config stays in force",
+                                     boost::json::object{{"errors", std::move(errors)}});
+    }
+    return control::Reply::success(boost::json::object{{"sha256", config_->sha256}, {"changes", std::move(changes)}});
+  });
+}
+
+void Daemon::install_signals() {
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  signals_.add(SIGHUP);
+  signals_.async_wait([this](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP: reloading {}", options_.config_path);
+      reload();
+      install_signals();
+      return;
+    }
+    spdlog::info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    stop();
+  });
+}
+
+void Daemon::arm_watchdog() {
+  watchdog_interval_ = Notifier::watchdog_interval();
+  if (!watchdog_interval_) return;
+  // The ping comes from the control loop itself: a loop that hangs stops pinging, and
+  // systemd restarts the daemon.
+  watchdog_timer_.expires_after(*watchdog_interval_);
+  watchdog_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    notifier_.watchdog();
+    arm_watchdog();
+  });
+}
+
+ReloadOutcome Daemon::reload() {
+  notifier_.reloading();
+  ReloadOutcome out;
+  last_reload_at_ = now_rfc3339();
+  config::LoadResult r = config::load_file(options_.config_path);
+  log_diagnostics(r.diagnostics);
+  if (!r.ok()) {
+    for (const auto& d : r.diagnostics) {
+      if (d.severity == config::Diagnostic::Severity::Error) out.errors.push_back(d.format());
+    }
+    spdlog::error("reload rejected: {} error(s) in {}; still running config {}", out.errors.size(),
+                  options_.config_path, config_->sha256.substr(0, 12));
+  } else if (auto why = config::restart_required(*config_, *r.config, node_name_); !why.empty()) {
+    for (auto& w : why) out.errors.push_back(options_.config_path + ": needs a restart, not a reload: " + w);
+    spdlog::error("reload rejected: {}; still running config {}", out.errors.front(),
+                  config_->sha256.substr(0, 12));
+  } else {
+    out.ok = true;
+    for (const auto& d : config::diff(*config_, *r.config)) {
+      std::string line = d.section + ":";
+      auto add = [&](const char* what, const std::vector<std::string>& names) {
+        if (names.empty()) return;
+        line += std::string(" ") + what;
+        for (size_t i = 0; i < names.size(); ++i) line += (i ? ", " : " ") + names[i];
+        line += ";";
+      };
+      add("added", d.added);
+      add("removed", d.removed);
+      add("changed", d.changed);
+      line.pop_back();
+      out.changes.push_back(line);
+    }
+    config_ = r.config;
+    loaded_at_ = now_rfc3339();
+    set_log_level(config_->logging.level);
+    spdlog::info("reloaded {} (sha256 {}): {}", options_.config_path, config_->sha256.substr(0, 12),
+                 out.changes.empty() ? std::string("no changes to nodes, devices, VIPs, checks or services")
+                                     : [&] {
+                                         std::string all;
+                                         for (auto& c : out.changes) all += (all.empty() ? "" : " | ") + c;
+                                         return all;
+                                       }());
+  }
+  last_reload_ = out;
+  notifier_.ready();
+  return out;
+}
+
+void Daemon::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  notifier_.stopping();
+  signals_.cancel();
+  watchdog_timer_.cancel();
+  if (admin_) admin_->close();
+  spdlog::info("stopped");
+  io_.stop();
+}
+
+control::Status Daemon::status() const {
+  const config::Config& c = *config_;
+  control::Status s;
+  s.node = node_name_;
+  s.version = HAFRONT_VERSION;
+  s.pid = getpid();
+  s.uptime_seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
+
+  s.cluster.name = c.cluster.name;
+  s.cluster.mode = config::to_string(c.cluster.mode);
+  const config::Node* self = c.find_node(node_name_);
+  cluster::ClusterView view = cluster::standalone_view(node_name_, self ? self->id : 1);
+  s.cluster.quorate = view.quorate;
+  for (const auto& m : view.members) s.cluster.members.push_back({m.name, m.id});
+
+  for (const auto& v : c.vips) {
+    control::VipStatus vs;
+    vs.name = v.name;
+    vs.address = v.address.str();
+    vs.interface = v.interface;
+    vs.driver = config::to_string(v.driver);
+    vs.state = vip::to_string(vip::VipState::Released);
+    vs.reason = "not managed: this build has no VIP driver yet";
+    s.vips.push_back(std::move(vs));
+  }
+  for (const auto& svc : c.services) {
+    control::ServiceStatus ss;
+    ss.name = svc.name;
+    ss.mode = config::to_string(svc.mode);
+    ss.balance = config::to_string(svc.balance);
+    for (const auto& l : svc.listen) ss.listen.push_back(l.vip ? *l.vip + ":" + std::to_string(l.endpoint.port) : l.endpoint.str());
+    for (const auto& srv : svc.servers) {
+      health::ServerHealth h;
+      h.reason = svc.check ? "not checked: this build has no health checker yet" : "no check configured";
+      ss.servers.push_back({srv.name, srv.address.str(), health::to_string(h.state), h.reason});
+    }
+    s.services.push_back(std::move(ss));
+  }
+  s.config.path = options_.config_path;
+  s.config.sha256 = c.sha256;
+  s.config.loaded_at = loaded_at_;
+  s.config.last_reload_ok = last_reload_.ok;
+  s.config.last_reload_at = last_reload_at_;
+  s.config.last_reload_errors = last_reload_.errors;
+  return s;
+}
+
+int run(const Options& given) {
+  std::signal(SIGPIPE, SIG_IGN);
+  // Reloads re-read the same file whatever the working folder is later.
+  Options options = given;
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(options.config_path, ec);
+  if (!ec) options.config_path = absolute.lexically_normal().string();
+  init_logging(config::LogLevel::Info);
+  config::LoadResult loaded = config::load_file(options.config_path);
+  log_diagnostics(loaded.diagnostics);
+  if (!loaded.ok()) {
+    spdlog::error("{} error(s) in {}; not starting", loaded.error_count(), options.config_path);
+    return 2;
+  }
+  const config::Config& c = *loaded.config;
+  set_log_level(c.logging.level);
+  if (c.cluster.mode == config::ClusterMode::Corosync) {
+    spdlog::error("{}: cluster.mode is corosync, but this build of hafrontd has no Corosync membership yet; "
+                  "only standalone mode can run", options.config_path);
+    return 1;
+  }
+  std::string error;
+  auto node = cluster::resolve_node_name(c, options.node_name, local_addresses(), hostname(), error);
+  if (!node) {
+    spdlog::error("{}", error);
+    return 2;
+  }
+  asio::io_context io(1);
+  Daemon daemon(io, options, loaded.config, *node);
+  if (auto err = daemon.start()) {
+    spdlog::error("cannot start: {}", *err);
+    return 1;
+  }
+  io.run();
+  return 0;
+}
+
+}  // namespace hafront::daemon

@@ -1,0 +1,76 @@
+// hafrontd's wiring: one control thread running a Boost.Asio io_context that owns the
+// config, the admin socket, signals and service notifications. Every part of the daemon
+// hangs off this object; main() only parses the command line and calls run().
+#pragma once
+
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+#include "control/admin_server.h"
+#include "control/status.h"
+#include "daemon/notify.h"
+
+namespace hafront::daemon {
+
+struct Options {
+  std::string config_path;
+  std::optional<std::string> node_name;  // --node; otherwise found from the config
+  std::optional<std::string> socket_override;  // --socket; otherwise admin.socket
+};
+
+// Outcome of a reload attempt, for the log, the admin reply and status.
+struct ReloadOutcome {
+  bool ok = false;
+  std::vector<std::string> errors;   // formatted FILE:LINE:COL: messages, or restart reasons
+  std::vector<std::string> changes;  // "services: added x; changed y"
+};
+
+class Daemon {
+ public:
+  Daemon(boost::asio::io_context& io, Options options, std::shared_ptr<const config::Config> config,
+         std::string node_name);
+
+  // Opens the admin socket, installs signal handlers, tells systemd it is ready.
+  // Returns an error text if the daemon cannot start.
+  std::optional<std::string> start();
+
+  // Reads the config file again; applies it if valid, keeps the running one otherwise.
+  ReloadOutcome reload();
+
+  // Graceful stop: tells systemd, closes the admin socket, stops the loop.
+  void stop();
+
+  control::Status status() const;
+
+ private:
+  void install_signals();
+  void arm_watchdog();
+  void register_commands();
+
+  boost::asio::io_context& io_;
+  Options options_;
+  std::shared_ptr<const config::Config> config_;
+  std::string node_name_;
+  std::string socket_path_;
+  std::unique_ptr<control::AdminServer> admin_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer watchdog_timer_;
+  std::optional<std::chrono::microseconds> watchdog_interval_;
+  Notifier notifier_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::string loaded_at_;
+  std::string last_reload_at_;
+  ReloadOutcome last_reload_{true, {}, {}};
+  bool stopping_ = false;
+};
+
+// Loads the config, finds this node, runs the daemon until SIGTERM/SIGINT.
+// Returns the process exit code (0 clean stop, 1 runtime failure, 2 invalid config).
+int run(const Options& options);
+
+}  // namespace hafront::daemon

@@ -1,0 +1,70 @@
+"""hafrontctl check: accepts every example config, rejects the invalid corpus with
+FILE:LINE:COL: messages and exit code 2, and handles hostile files without crashing."""
+import glob
+import os
+import re
+import subprocess
+
+from harness import HAFRONTCTL, SOURCE_DIR, check, tempdir
+
+
+def run(*args):
+    return subprocess.run([HAFRONTCTL] + list(args), capture_output=True, text=True, timeout=60)
+
+
+examples = sorted(glob.glob(os.path.join(SOURCE_DIR, "config", "*.yaml")))
+check(len(examples) >= 3, "there are example configs")
+for f in examples:
+    r = run("check", "-c", f)
+    check(r.returncode == 0 and ": ok" in r.stdout, "check accepts %s (%s)" % (os.path.basename(f), r.stderr.strip()))
+
+# The whole invalid corpus, through the command line: exit 2 and each expected
+# FILE:LINE:COL: message on stderr.
+corpus = sorted(glob.glob(os.path.join(SOURCE_DIR, "tests", "config", "invalid", "*.yaml")))
+check(len(corpus) >= 40, "the invalid corpus has at least 40 files (%d)" % len(corpus))
+expect_re = re.compile(r"^# expect: (\d+):(\d+): (.+)$")
+for f in corpus:
+    expects = [expect_re.match(l) for l in open(f, encoding="utf-8", errors="replace")]
+    expects = [m for m in expects if m]
+    r = run("check", "-c", f)
+    ok = r.returncode == 2
+    for m in expects:
+        prefix = "%s:%s:%s: " % (f, m.group(1), m.group(2))
+        ok = ok and any(l.startswith(prefix) and m.group(3) in l for l in r.stderr.splitlines())
+    check(ok, "check rejects %s with exit 2 and the expected messages\n%s" % (os.path.basename(f), r.stderr))
+
+d = tempdir()
+# Several files at once: one bad file makes the exit code 2, the good one is still reported.
+bad = os.path.join(d, "bad.yaml")
+open(bad, "w").write("cluster: {name: c, mode: nope}\n")
+r = run("check", "-c", examples[0], bad)
+check(r.returncode == 2 and ": ok" in r.stdout and "bad.yaml:1:26: cluster.mode" in r.stderr,
+      "mixed good and bad files: exit 2, both reported")
+
+# Hostile files.
+big = os.path.join(d, "big.yaml")
+with open(big, "w") as f:
+    f.write("cluster: {name: c}\n")
+    f.write("#" * (10 * 1024 * 1024) + "\n")
+r = run("check", "-c", big)
+check(r.returncode == 2 and "big.yaml:1:1:" in r.stderr and "at most 4 MiB" in r.stderr, "a 10 MB file is refused")
+
+binary = os.path.join(d, "binary.yaml")
+with open(binary, "wb") as f:
+    f.write(open("/bin/true", "rb").read())
+r = run("check", "-c", binary)
+check(r.returncode == 2 and "binary" in r.stderr, "a binary file is refused: %s" % r.stderr.strip())
+
+empty = os.path.join(d, "empty.yaml")
+open(empty, "w").close()
+r = run("check", "-c", empty)
+check(r.returncode == 2 and "empty.yaml:1:1: the file is empty" in r.stderr, "an empty file is refused")
+
+r = run("check", "-c", os.path.join(d, "missing.yaml"))
+check(r.returncode == 2 and "cannot open the config file" in r.stderr, "a missing file is refused")
+
+r = run("check")
+check(r.returncode == 2, "check without a file is a usage error (exit 2)")
+r = run("frobnicate")
+check(r.returncode == 2, "an unknown subcommand is a usage error (exit 2)")
+print("cli_check: all passed")

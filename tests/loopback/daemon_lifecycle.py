@@ -1,0 +1,80 @@
+"""hafrontd's life: start, READY=1, status (text and JSON shape), watchdog pings when
+asked, journald-style log lines, SIGTERM to STOPPING=1 and a clean exit; refusals to start
+with a clear message (bad config, second daemon on the same socket, corosync mode)."""
+import os
+import signal
+import subprocess
+
+from harness import HAFRONTD, SOURCE_DIR, Daemon, check, fail, tempdir, wait_for
+
+# --- a normal life under a (simulated) service manager ---------------------------------
+d = Daemon(notify=True, env={"WATCHDOG_USEC": "200000"}).start()
+d.notify.wait("READY=1")
+check(True, "READY=1 sent once the admin socket answers")
+check(oct(os.stat(d.socket).st_mode & 0o777) == "0o600", "admin socket is mode 0600")
+
+s = d.status()
+check(s["node"] == "solo", "status names the node")
+check(s["cluster"]["mode"] == "standalone" and s["cluster"]["quorate"] is True, "standalone is quorate")
+check([m["name"] for m in s["cluster"]["members"]] == ["solo"], "members list the node itself")
+check([v["name"] for v in s["vips"]] == ["front"], "VIPs listed")
+for key in ("name", "address", "holder", "state"):
+    check(key in s["vips"][0], "vip has %s" % key)
+check([x["name"] for x in s["services"]] == ["api", "db"], "services listed in file order")
+srv = s["services"][0]["servers"][0]
+for key in ("name", "address", "state", "reason"):
+    check(key in srv, "server has %s" % key)
+check(srv["address"] == "127.0.0.1:18081", "server address shown")
+
+r = d.ctl("status")
+check(r.returncode == 0 and "quorate" in r.stdout and "web-2" in r.stdout and "127.0.0.10/32" in r.stdout,
+      "text status shows quorum, servers and VIPs")
+
+before = len(d.notify.drain())
+wait_for(lambda: sum("WATCHDOG=1" in m for m in d.notify.drain()[before:]) >= 3, 3, "3 watchdog pings")
+check(True, "watchdog pings at half of WATCHDOG_USEC")
+
+d.signal(signal.SIGTERM)
+d.notify.wait("STOPPING=1")
+rc = d.proc.wait(10)
+check(rc == 0, "SIGTERM: clean exit 0")
+check(not os.path.exists(d.socket), "admin socket removed on stop")
+
+# --- journald format when stderr is the journal ----------------------------------------
+j = Daemon(env={"JOURNAL_STREAM": "8:12345"}).start()
+j.stop()
+first = j.read_log().splitlines()[0]
+check(first.startswith("<6>hafrontd"), "journald priority prefix: %r" % first)
+
+# --- refusals ----------------------------------------------------------------------------
+a = Daemon().start()
+b = Daemon(directory=tempdir())
+b.write_config(socket_path=a.socket)
+b.start(wait=False)
+rc = b.proc.wait(10)
+check(rc == 1 and "another hafrontd is answering" in b.read_log(), "a second daemon on the same socket refuses to start")
+check(a.alive() and a.ping(), "the first daemon is unaffected")
+a.stop()
+
+bad = Daemon()
+bad.write_config(raw="cluster: {name: x}\nservices:\n  s: {listen: [nope:80], servers: []}\n")
+bad.start(wait=False)
+rc = bad.proc.wait(10)
+log = bad.read_log()
+check(rc == 2 and bad.config + ":3:16: services.s.listen[0]: unknown VIP 'nope'" in log
+      and bad.config + ":3:35: services.s.servers: list at least one server" in log,
+      "an invalid config at start: exit 2 with every FILE:LINE:COL: error\n" + log)
+
+coro = Daemon()
+coro.write_config(raw=open(os.path.join(SOURCE_DIR, "config", "two-node.yaml")).read().replace(
+    "secrets/", os.path.join(SOURCE_DIR, "config", "secrets") + "/") + "admin: {socket: %s}\n" % coro.socket)
+coro.extra_args = []
+coro.proc = subprocess.Popen([HAFRONTD, "-c", coro.config, "--node", "node-a"], stdout=open(coro.log_path, "w"),
+                             stderr=subprocess.STDOUT)
+rc = coro.proc.wait(10)
+check(rc == 1 and "no Corosync membership yet" in coro.read_log(),
+      "corosync mode is refused clearly until membership exists: " + coro.read_log().strip())
+
+r = subprocess.run([HAFRONTD, "--bogus"], capture_output=True, text=True, timeout=10)
+check(r.returncode != 0 and "bogus" in (r.stderr + r.stdout), "unknown daemon flag refused")
+print("daemon_lifecycle: all passed")

@@ -1,0 +1,50 @@
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+
+namespace hafront::config {
+namespace {
+
+std::shared_ptr<const Config> load(const std::string& text) {
+  auto r = load_string(text, "t.yaml");
+  EXPECT_TRUE(r.ok());
+  return r.config;
+}
+
+const std::string kBase =
+    "cluster: {name: c}\n"
+    "services:\n"
+    "  a: {listen: [127.0.0.1:80], servers: [{name: x, address: 127.0.0.1:81}]}\n"
+    "  b: {listen: [127.0.0.1:90], servers: [{name: x, address: 127.0.0.1:91}]}\n";
+
+TEST(Diff, ReportsAddedRemovedChangedByName) {
+  auto old_config = load(kBase);
+  auto new_config = load(
+      "cluster: {name: c}\n"
+      "services:\n"
+      "  a: {listen: [127.0.0.1:80], servers: [{name: x, address: 127.0.0.1:82}]}\n"
+      "  c: {listen: [127.0.0.1:95], servers: [{name: x, address: 127.0.0.1:91}]}\n");
+  auto d = diff(*old_config, *new_config);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].section, "services");
+  EXPECT_EQ(d[0].added, std::vector<std::string>{"c"});
+  EXPECT_EQ(d[0].removed, std::vector<std::string>{"b"});
+  EXPECT_EQ(d[0].changed, std::vector<std::string>{"a"});
+}
+
+TEST(Diff, IdenticalConfigsHaveNoDiff) {
+  EXPECT_TRUE(diff(*load(kBase), *load(kBase)).empty());
+}
+
+TEST(RestartRequired, ModeClusterNameAndSocketNeedARestart) {
+  auto a = load("cluster: {name: c}\n");
+  EXPECT_TRUE(restart_required(*a, *load("cluster: {name: c}\nlogging: {level: debug}\n"), "n").empty());
+  EXPECT_EQ(restart_required(*a, *load("cluster: {name: d}\n"), "n").size(), 1u);
+  EXPECT_EQ(restart_required(*a, *load("cluster: {name: c}\nadmin: {socket: /tmp/x.sock}\n"), "n").size(), 1u);
+  auto self = load("cluster: {name: c, nodes: [{name: n, id: 1, address: 127.0.0.1}]}\n");
+  auto moved = load("cluster: {name: c, nodes: [{name: n, id: 2, address: 127.0.0.1}]}\n");
+  EXPECT_EQ(restart_required(*self, *moved, "n").size(), 1u);
+}
+
+}  // namespace
+}  // namespace hafront::config

@@ -1,0 +1,194 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "config/config.h"
+
+namespace hafront::config {
+namespace {
+
+LoadResult load(const std::string& text) {
+  LoadOptions o;
+  o.base_dir = std::string(HAFRONT_SOURCE_DIR) + "/config";
+  return load_string(text, "test.yaml", o);
+}
+
+std::string errors_of(const LoadResult& r) {
+  std::string out;
+  for (const auto& d : r.diagnostics) out += d.format() + "\n";
+  return out;
+}
+
+const char* kMinimal = "cluster: {name: c}\n";
+
+TEST(Loader, MinimalConfigGetsDefaults) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->cluster.name, "c");
+  EXPECT_EQ(r.config->cluster.mode, ClusterMode::Standalone);
+  EXPECT_EQ(r.config->admin.socket, "/run/hafront/hafrontd.sock");
+  EXPECT_EQ(r.config->proxy.workers, 0u);
+  EXPECT_EQ(r.config->sha256.size(), 64u);
+}
+
+TEST(Loader, ReadsTheQuickstartModel) {
+  auto r = load_file(std::string(HAFRONT_SOURCE_DIR) + "/config/quickstart.yaml");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const Config& c = *r.config;
+  ASSERT_EQ(c.vips.size(), 1u);
+  EXPECT_EQ(c.vips[0].address.str(), "127.0.0.10/32");
+  ASSERT_EQ(c.services.size(), 2u);
+  const Service& api = c.services[0];
+  EXPECT_EQ(api.mode, ServiceMode::Http);
+  ASSERT_EQ(api.listen.size(), 1u);
+  EXPECT_EQ(api.listen[0].vip, "front");
+  EXPECT_EQ(api.listen[0].endpoint.str(), "127.0.0.10:8080");  // resolved through the VIP
+  EXPECT_EQ(api.timeouts.connect, Duration{2000});
+  EXPECT_EQ(api.timeouts.queue, Duration{5000});  // default kept
+  EXPECT_EQ(c.services[1].balance, Balance::SingleWriter);
+  EXPECT_EQ(c.services[1].timeouts.client, Duration{90 * 60'000});
+  ASSERT_EQ(c.checks.size(), 1u);
+  EXPECT_EQ(c.checks[0].kind, CheckKind::Http);
+  EXPECT_EQ(c.checks[0].http.path, "/healthcheck");
+}
+
+TEST(Loader, FenceDeviceParametersAndSecrets) {
+  auto r = load_file(std::string(HAFRONT_SOURCE_DIR) + "/config/openstack-controllers.yaml");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto& d = r.config->fence_devices.at("ipmi-ctrl-0");
+  EXPECT_EQ(d.agent, "fence_ipmilan");
+  EXPECT_EQ(d.params.at("ip"), "10.0.0.10");
+  EXPECT_EQ(d.params.at("lanplus"), "1");  // true -> 1
+  EXPECT_EQ(d.params.count("password"), 0u);  // never inline
+  ASSERT_EQ(d.secrets.count("password"), 1u);
+  EXPECT_TRUE(std::filesystem::path(d.secrets.at("password").path).is_absolute());
+  EXPECT_TRUE(d.secrets.at("password").path.ends_with("config/secrets/ipmi.pw"));
+  const Node* n = r.config->find_node("ctrl-0");
+  ASSERT_NE(n, nullptr);
+  ASSERT_EQ(n->fencing.size(), 2u);
+  EXPECT_EQ(n->fencing[1][0].device, "pdu-a");
+  EXPECT_EQ(n->fencing[1][0].plug, "3");
+}
+
+TEST(Loader, SecretValuesNeverAppearInDiagnostics) {
+  // Even when the file is wrong around it, no secret file's content is read.
+  auto r = load("cluster: {name: c}\nfence_devices:\n  d: {agent: fence_ipmilan, password: hunter2}\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(errors_of(r).find("hunter2"), std::string::npos) << errors_of(r);
+  EXPECT_NE(errors_of(r).find("password_file"), std::string::npos);
+}
+
+TEST(Loader, EveryErrorIsReportedInFileOrder) {
+  auto r = load(
+      "cluster: {name: c, mode: bogus}\n"
+      "vips:\n"
+      "  v: {address: 10.0.0.1, interface: lo}\n"
+      "services:\n"
+      "  s: {listen: [v:80], servers: [{name: a, address: 10.0.0.2:0}], retries: 99}\n");
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.error_count(), 4u) << errors_of(r);
+  EXPECT_EQ(r.diagnostics[0].line, 1);
+  EXPECT_EQ(r.diagnostics[0].column, 26);
+  EXPECT_EQ(r.diagnostics[1].line, 3);
+  EXPECT_EQ(r.diagnostics[2].line, 5);
+  EXPECT_LT(r.diagnostics[2].column, r.diagnostics[3].column);
+}
+
+TEST(Loader, WarnsButAcceptsTwoNodesWithoutTwoNode) {
+  auto r = load(
+      "cluster:\n  name: c\n  mode: corosync\n  nodes:\n"
+      "    - {name: a, id: 1, address: 10.0.0.1, fencing: [[f]]}\n"
+      "    - {name: b, id: 2, address: 10.0.0.2, fencing: [[f]]}\n"
+      "fence_devices:\n  f: {agent: fence_dummy}\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  ASSERT_EQ(r.diagnostics.size(), 1u);
+  EXPECT_EQ(r.diagnostics[0].severity, Diagnostic::Severity::Warning);
+  EXPECT_NE(r.diagnostics[0].format().find("warning: "), std::string::npos);
+}
+
+TEST(LoaderBadInput, EmptyFile) {
+  auto r = load("");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.diagnostics[0].format(), "test.yaml:1:1: the file is empty; expected a mapping with at least a 'cluster' section");
+}
+
+TEST(LoaderBadInput, BinaryFile) {
+  std::string bin("\x7f" "ELF\x02\x01\x01\x00\x00\x00", 10);
+  auto r = load(bin);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.diagnostics[0].message.find("binary"), std::string::npos);
+}
+
+TEST(LoaderBadInput, InvalidUtf8) {
+  auto r = load("cluster: {name: \xff\xfe}\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.diagnostics[0].line, 1);
+  EXPECT_EQ(r.diagnostics[0].column, 17);
+}
+
+TEST(LoaderBadInput, TenMegabytes) {
+  std::string big = "cluster: {name: c}\n" + std::string(10 * 1024 * 1024, '#');
+  auto r = load(big);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.diagnostics[0].message.find("at most 4 MiB"), std::string::npos);
+}
+
+TEST(LoaderBadInput, TruncatedFile) {
+  auto r = load("cluster:\n  name: c\nservices:\n  s: {listen: [127.0.0.1:80], servers: [{name: a, addr");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.diagnostics[0].message.find("YAML syntax error"), std::string::npos);
+}
+
+TEST(LoaderBadInput, DeepNestingIsRefusedNotCrashing) {
+  auto r = load("cluster: " + std::string(100000, '['));
+  ASSERT_FALSE(r.ok());
+  auto r2 = load("cluster: " + std::string(5000, '{'));
+  ASSERT_FALSE(r2.ok());
+}
+
+TEST(LoaderBadInput, AliasBombIsBounded) {
+  // Aliases nest through the schema's lists: 1000 nodes x 100 levels x 100 devices is 10^7
+  // values to check from a few kilobytes of text. The visit budget stops it.
+  std::string level = "&l [d";
+  for (int i = 0; i < 99; ++i) level += ", d";
+  level += "]";
+  std::string fencing = "&f [" + level;
+  for (int i = 0; i < 99; ++i) fencing += ", *l";
+  fencing += "]";
+  std::string text = "cluster:\n  name: c\n  mode: corosync\n  nodes:\n    - &n {name: a, id: 1, address: 10.0.0.1, fencing: " +
+                     fencing + "}\n";
+  for (int i = 0; i < 999; ++i) text += "    - *n\n";
+  auto r = load(text);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(errors_of(r).find("too many nodes"), std::string::npos) << errors_of(r).substr(0, 2000);
+  EXPECT_LT(r.diagnostics.size(), 5000u);  // bounded output too
+}
+
+TEST(LoaderBadInput, MultipleDocuments) {
+  auto r = load("cluster: {name: c}\n---\ncluster: {name: d}\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.diagnostics[0].line, 3);
+}
+
+TEST(LoaderBadInput, MissingFile) {
+  auto r = load_file("/nonexistent/hafront.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.diagnostics[0].format(), "/nonexistent/hafront.yaml:1:1: cannot open the config file: no such file");
+}
+
+TEST(LoaderBadInput, DirectoryInsteadOfFile) {
+  auto r = load_file("/tmp");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.diagnostics[0].message.find("not a regular file"), std::string::npos);
+}
+
+TEST(LoaderBadInput, MissingSecretFile) {
+  auto r = load("cluster: {name: c}\nfence_devices:\n  d: {agent: fence_ipmilan, password_file: /nonexistent/pw}\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.diagnostics[0].format(),
+            "test.yaml:3:44: fence_devices.d.password_file: cannot use secret file '/nonexistent/pw': No such file or directory");
+}
+
+}  // namespace
+}  // namespace hafront::config
