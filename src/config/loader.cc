@@ -17,9 +17,11 @@
 #include <set>
 #include <sstream>
 
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+
 #include "config/config.h"
 #include "config/units.h"
-#include <yaml-cpp/depthguard.h>
 #include "config/yaml_reader.h"
 
 namespace hafront::config {
@@ -353,7 +355,7 @@ void Loader::read_fence_devices(const Value& v, std::map<std::string, FenceDevic
     bool has_agent = false;
     for (auto it = dv.node.begin(); it != dv.node.end(); ++it) {
       if (!ctx_.spend(dv.place.mark)) return;
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;  // a copy: it-> is a temporary proxy
       YAML::Mark km = key.Mark();
       if (!key.IsScalar()) {
         ctx_.error(km, dv.place.path + ": keys must be plain text");
@@ -1046,6 +1048,50 @@ void Loader::check_dependency_cycles(const Config& c) {
   }
 }
 
+// yaml-cpp 0.7's LoadAll() never returns (and allocates without bound) when its parser is
+// stuck on a token it cannot consume, such as a ',' at the top level: each round yields
+// another empty document at the same place (jbeder/yaml-cpp#1040, fixed upstream after
+// 0.7). So documents are counted here with a bounded loop over the parser's events, a
+// parser that does not advance is reported as a syntax error, and only then is the first
+// document built with YAML::Load().
+struct DocumentScan {
+  std::vector<YAML::Mark> starts;
+  bool stuck = false;
+  YAML::Mark stuck_mark;
+};
+
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+DocumentScan scan_documents(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts handler;
+  DocumentScan scan;
+  // Two documents are enough to refuse the file; a third round tells a stuck parser.
+  for (int round = 0; round < 3 && parser.HandleNextDocument(handler); ++round) {
+    size_t n = handler.starts.size();
+    if (n >= 2 && handler.starts[n - 1].pos == handler.starts[n - 2].pos) {
+      scan.stuck = true;
+      scan.stuck_mark = handler.starts[n - 1];
+      break;
+    }
+  }
+  scan.starts = handler.starts;
+  return scan;
+}
+
 LoadResult finish(Context& ctx, std::vector<Diagnostic> diags, std::unique_ptr<Config> config) {
   LoadResult r;
   std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
@@ -1071,9 +1117,22 @@ LoadResult load_string(std::string_view text, const std::string& name, const Loa
   }
   if (!check_text(ctx, text)) return finish(ctx, std::move(diags), nullptr);
 
-  std::vector<YAML::Node> docs;
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    const std::string owned(text);
+    DocumentScan scan = scan_documents(owned);
+    if (scan.stuck) {
+      char c = scan.stuck_mark.pos >= 0 && static_cast<size_t>(scan.stuck_mark.pos) < owned.size()
+                   ? owned[static_cast<size_t>(scan.stuck_mark.pos)] : '?';
+      ctx.error(scan.stuck_mark, std::string("YAML syntax error: unexpected '") + c + "' here");
+      return finish(ctx, std::move(diags), nullptr);
+    }
+    if (scan.starts.size() > 1) {
+      ctx.error(scan.starts[1], "the file holds more than one YAML document; keep the whole "
+                                "configuration in one");
+      return finish(ctx, std::move(diags), nullptr);
+    }
+    if (!scan.starts.empty()) root = YAML::Load(owned);
   } catch (const YAML::DeepRecursion& e) {
     ctx.error(e.mark, "YAML nesting is too deep (" + std::to_string(e.depth()) + " levels)");
     return finish(ctx, std::move(diags), nullptr);
@@ -1084,13 +1143,8 @@ LoadResult load_string(std::string_view text, const std::string& name, const Loa
     ctx.error(file_mark, std::string("cannot parse the file: ") + e.what());
     return finish(ctx, std::move(diags), nullptr);
   }
-  if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
+  if (!root.IsDefined() || root.IsNull()) {
     ctx.error(file_mark, "the file is empty; expected a mapping with at least a 'cluster' section");
-    return finish(ctx, std::move(diags), nullptr);
-  }
-  if (docs.size() > 1) {
-    ctx.error(docs[1].Mark(), "the file holds more than one YAML document; keep the whole "
-                              "configuration in one");
     return finish(ctx, std::move(diags), nullptr);
   }
   auto config = std::make_unique<Config>();
@@ -1098,7 +1152,7 @@ LoadResult load_string(std::string_view text, const std::string& name, const Loa
   config->sha256 = hex_sha256(text);
   LoadOptions opts = options;
   try {
-    Loader(ctx, opts).read(docs[0], *config);
+    Loader(ctx, opts).read(root, *config);
   } catch (const std::exception& e) {
     // The readers never throw on bad input; this is a guard against yaml-cpp surprises.
     ctx.error(file_mark, std::string("internal error while reading the file: ") + e.what());

@@ -223,7 +223,7 @@ std::optional<std::vector<Entry>> entries_of(Context& ctx, const Value& v) {
   std::vector<Entry> entries;
   for (auto it = v.node.begin(); it != v.node.end(); ++it) {
     if (!ctx.spend(v.place.mark)) break;
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // a copy: it-> is a temporary proxy
     YAML::Mark km = mark_or(key, v.place.mark);
     if (!key.IsScalar()) {
       ctx.error(km, v.place.path + ": keys must be plain text, got " + describe(key));

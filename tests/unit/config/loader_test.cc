@@ -168,7 +168,16 @@ TEST(LoaderBadInput, AliasBombIsBounded) {
 TEST(LoaderBadInput, MultipleDocuments) {
   auto r = load("cluster: {name: c}\n---\ncluster: {name: d}\n");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.diagnostics[0].line, 3);
+  EXPECT_EQ(r.diagnostics[0].line, 2);  // the second document's '---'
+}
+
+TEST(LoaderBadInput, StrayTopLevelCommaIsASyntaxErrorNotAHang) {
+  // yaml-cpp 0.7's LoadAll() loops forever on these (jbeder/yaml-cpp#1040).
+  for (const char* text : {",", "[a],b", "cluster: {name: c}\n,\n"}) {
+    auto r = load(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.diagnostics[0].message.find("YAML syntax error"), std::string::npos) << r.diagnostics[0].format();
+  }
 }
 
 TEST(LoaderBadInput, MissingFile) {
