@@ -1,82 +1,58 @@
 #include "control/admin_client.h"
 
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+#include <boost/asio.hpp>
 
 namespace hafront::control {
-namespace {
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-std::string errno_text() { return std::strerror(errno); }
-
-}  // namespace
+namespace asio = boost::asio;
+using stream = asio::local::stream_protocol;
 
 Reply call(const std::string& socket_path, std::string_view command, const boost::json::object& args,
            std::chrono::milliseconds timeout) {
-  sockaddr_un addr{};
-  if (socket_path.size() >= sizeof addr.sun_path) return Reply::failure("admin socket path is too long");
-  addr.sun_family = AF_UNIX;
-  socket_path.copy(addr.sun_path, sizeof addr.sun_path - 1);
-
-  Fd s{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  if (s.fd < 0) return Reply::failure("cannot create a socket: " + errno_text());
-  if (::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return Reply::failure("cannot reach hafrontd at " + socket_path + ": " + errno_text() +
-                          " (is the daemon running? is this the right socket?)");
-  }
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto wait = [&](short events) -> bool {
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{s.fd, events, 0};
-      int rc = ::poll(&p, 1, static_cast<int>(left.count()));
-      if (rc > 0) return true;
-      if (rc < 0 && errno != EINTR) return false;
-    }
-  };
-
+  // The round trip runs as asynchronous operations on a private io_context for at most
+  // `timeout`; whatever has not finished by then is cancelled and reported.
+  asio::io_context io;
+  stream::socket socket(io);
   std::string request = encode_request(command, args);
-  size_t sent = 0;
-  while (sent < request.size()) {
-    if (!wait(POLLOUT)) return Reply::failure("timed out sending the request to hafrontd");
-    ssize_t n = ::send(s.fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return Reply::failure("cannot send the request: " + errno_text());
-    }
-    sent += static_cast<size_t>(n);
-  }
-
   std::string reply;
-  char buf[65536];
-  for (;;) {
-    size_t nl = reply.find('\n');
-    if (nl != std::string::npos) return decode_reply(std::string_view(reply).substr(0, nl));
-    if (reply.size() > kMaxResponseBytes) return Reply::failure("the daemon's reply is too large");
-    if (!wait(POLLIN)) return Reply::failure("timed out waiting for hafrontd's reply");
-    ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return Reply::failure("cannot read the reply: " + errno_text());
+  enum class Stage { Connect, Send, Receive, Done } stage = Stage::Connect;
+  boost::system::error_code error;
+
+  socket.async_connect(stream::endpoint(socket_path), [&](boost::system::error_code ec) {
+    if (ec) return void(error = ec);
+    stage = Stage::Send;
+    asio::async_write(socket, asio::buffer(request), [&](boost::system::error_code wec, size_t) {
+      if (wec) return void(error = wec);
+      stage = Stage::Receive;
+      asio::async_read_until(socket, asio::dynamic_buffer(reply, kMaxResponseBytes), '\n',
+                             [&](boost::system::error_code rec, size_t) {
+                               // EOF after a complete reply without newline is fine too.
+                               if (rec && !(rec == asio::error::eof && !reply.empty())) return void(error = rec);
+                               stage = Stage::Done;
+                             });
+    });
+  });
+  io.run_for(timeout);
+
+  switch (stage) {
+    case Stage::Done: {
+      size_t nl = reply.find('\n');
+      return decode_reply(std::string_view(reply).substr(0, nl));
     }
-    if (n == 0) {
-      if (!reply.empty()) return decode_reply(reply);
-      return Reply::failure("hafrontd closed the connection without replying");
-    }
-    reply.append(buf, static_cast<size_t>(n));
+    case Stage::Connect:
+      if (!error) return Reply::failure("timed out connecting to hafrontd at " + socket_path);
+      return Reply::failure("cannot reach hafrontd at " + socket_path + ": " + error.message() +
+                            " (is the daemon running? is this the right socket?)");
+    case Stage::Send:
+      return Reply::failure(error ? "cannot send the request: " + error.message()
+                                  : std::string("timed out sending the request to hafrontd"));
+    case Stage::Receive:
+      if (!error) return Reply::failure("timed out waiting for hafrontd's reply");
+      if (error == asio::error::eof) return Reply::failure("hafrontd closed the connection without replying");
+      if (error == asio::error::not_found) return Reply::failure("the daemon's reply is too large");
+      return Reply::failure("cannot read the reply: " + error.message());
   }
+  return Reply::failure("unreachable");
 }
 
 }  // namespace hafront::control

@@ -171,3 +171,29 @@ TEST(AdminServerStale, ReplacesAStaleSocketButNotAFile) {
 
 }  // namespace
 }  // namespace hafront::control
+
+namespace hafront::control {
+namespace {
+
+TEST(AdminClient, TimesOutOnADaemonThatNeverAnswers) {
+  char tmpl[] = "/tmp/hafront-admin-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string path = dir + "/mute.sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);  // connections complete in the backlog; nobody answers
+  auto t0 = std::chrono::steady_clock::now();
+  Reply r = call(path, "status", {}, std::chrono::milliseconds(200));
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error, "timed out waiting for hafrontd's reply");
+  EXPECT_LT(elapsed, std::chrono::seconds(5));
+  ::close(fd);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hafront::control
