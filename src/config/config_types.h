@@ -140,6 +140,9 @@ struct Vip {
   bool failback = false;            // move back to a more preferred node when it returns
   VipDriver driver = VipDriver::Auto;
   GarpOptions garp;
+  // Before taking the address, listen this long for anyone else answering for it (ARP
+  // probe / DAD solicitation); 0 skips the check.
+  Duration probe{50};
 
   bool operator==(const Vip&) const = default;
 };

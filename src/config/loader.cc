@@ -437,7 +437,7 @@ void Loader::read_fence_devices(const Value& v, std::map<std::string, FenceDevic
 
 void Loader::read_vips(const Value& v, std::vector<Vip>& out) {
   detail::for_each_named(ctx_, v, "VIP", [&](const std::string& name, const Value& vv) {
-    MapView m(ctx_, vv, {"address", "interface", "prefer", "failback", "driver", "garp"},
+    MapView m(ctx_, vv, {"address", "interface", "prefer", "failback", "driver", "garp", "probe"},
               {"address", "interface"});
     // Until its address is read, a VIP is "broken": its placeholder address 0.0.0.0 must
     // not be compared with other VIPs and listeners, nor its name be reported as unknown.
@@ -481,6 +481,7 @@ void Loader::read_vips(const Value& v, std::vector<Vip>& out) {
       });
     }
     m.get("failback", vip.failback);
+    m.get("probe", vip.probe, Duration{0}, Duration{2000});
     m.get("driver", vip.driver,
           {{"auto", VipDriver::Auto}, {"lease", VipDriver::Lease}, {"address", VipDriver::Address}});
     if (auto g = m.find("garp")) {

@@ -35,8 +35,12 @@ json::value to_json(const Status& s) {
   }
   json::array reload_errors;
   for (const auto& e : s.config.last_reload_errors) reload_errors.push_back(json::value(e));
+  json::array alerts;
+  for (const auto& a : s.alerts) alerts.push_back(json::object{{"at", a.at}, {"message", a.message}});
   return json::object{
       {"node", s.node},
+      {"standby", s.standby},
+      {"alerts", std::move(alerts)},
       {"version", s.version},
       {"pid", s.pid},
       {"uptime_seconds", s.uptime_seconds},
@@ -101,6 +105,7 @@ std::string render_text(const json::value& s) {
   out << "cluster " << str(cluster, "name") << " (" << str(cluster, "mode") << "): "
       << (quorate == "true" ? "quorate" : quorate == "false" ? "NOT quorate" : "quorum ?")
       << ", members: " << (members.empty() ? "none" : members) << "\n";
+  if (str(s, "standby") == "true") out << "this node is in STANDBY: it holds no VIP\n";
 
   const auto& vips = arr(s, "vips");
   out << "\nVIPs (" << vips.size() << ")\n";
@@ -122,6 +127,11 @@ std::string render_text(const json::value& s) {
       out << "    " << pad(str(srv, "name"), 14) << pad(str(srv, "address"), 26) << pad(str(srv, "state"), 9)
           << str(srv, "reason") << "\n";
     }
+  }
+  const auto& alerts = arr(s, "alerts");
+  if (!alerts.empty()) {
+    out << "\nrecent alerts (" << alerts.size() << ")\n";
+    for (const auto& a : alerts) out << "  " << str(a, "at") << "  " << str(a, "message") << "\n";
   }
   const auto& config = obj(s, "config");
   const auto& reload = obj(config, "last_reload");

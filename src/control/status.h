@@ -60,8 +60,14 @@ struct ConfigStatus {
   std::vector<std::string> last_reload_errors;
 };
 
+struct AlertStatus {
+  std::string at;  // RFC 3339
+  std::string message;
+};
+
 struct Status {
   std::string node;
+  bool standby = false;
   std::string version;
   int64_t pid = 0;
   int64_t uptime_seconds = 0;
@@ -69,6 +75,7 @@ struct Status {
   std::vector<VipStatus> vips;
   std::vector<ServiceStatus> services;
   ConfigStatus config;
+  std::vector<AlertStatus> alerts;  // recent alerts, oldest first
 };
 
 boost::json::value to_json(const Status& status);

@@ -113,3 +113,25 @@ int reload(const Target& target) {
 }
 
 }  // namespace hafront::ctl
+
+namespace hafront::ctl {
+
+int standby(const Target& target, const std::string& node, bool on) {
+  std::string socket;
+  if (!resolve_socket(target, socket)) return 2;
+  boost::json::object args;
+  if (!node.empty()) args["node"] = node;
+  auto reply = control::call(socket, on ? "standby" : "unstandby", args);
+  if (!reply.ok) {
+    std::cerr << "hafrontctl: " << reply.error << "\n";
+    return 1;
+  }
+  std::string name = "?";
+  if (reply.result.is_object()) {
+    if (const auto* n = reply.result.get_object().if_contains("node"); n && n->is_string()) name = std::string(n->get_string());
+  }
+  std::cout << name << (on ? ": standby (holds no VIP)" : ": active (may hold VIPs)") << "\n";
+  return 0;
+}
+
+}  // namespace hafront::ctl

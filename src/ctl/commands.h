@@ -16,5 +16,7 @@ struct Target {
 int check(const std::vector<std::string>& files, bool quiet);
 int status(const Target& target, bool json);
 int reload(const Target& target);
+// standby: the node holds no VIP (its VIPs move away); unstandby undoes it.
+int standby(const Target& target, const std::string& node, bool on);
 
 }  // namespace hafront::ctl

@@ -25,6 +25,14 @@ int main(int argc, char** argv) {
   auto* reload = app.add_subcommand("reload", "make the daemon re-read its config (like SIGHUP)");
   reload->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
 
+  std::string node;
+  auto* standby = app.add_subcommand("standby", "put a node in standby: it releases its VIPs and takes none");
+  standby->add_option("node", node, "the node (default: the daemon's own)");
+  standby->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
+  auto* unstandby = app.add_subcommand("unstandby", "let a node in standby hold VIPs again");
+  unstandby->add_option("node", node, "the node (default: the daemon's own)");
+  unstandby->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -34,5 +42,7 @@ int main(int argc, char** argv) {
   if (*check) return hafront::ctl::check(files, quiet);
   if (*status) return hafront::ctl::status(target, json);
   if (*reload) return hafront::ctl::reload(target);
+  if (*standby) return hafront::ctl::standby(target, node, true);
+  if (*unstandby) return hafront::ctl::standby(target, node, false);
   return 2;
 }

@@ -87,8 +87,17 @@ Daemon::Daemon(asio::io_context& io, Options options, std::shared_ptr<const conf
 }
 
 std::optional<std::string> Daemon::start() {
+  std::string net_error;
+  net_ = vip::make_linux_net_ops(io_, net_error);
+  if (!net_) return "cannot manage VIP addresses: " + net_error;
+  vip::VipManager::Callbacks callbacks;
+  callbacks.alert = [this](const std::string& m) { alert(m); };
+  vips_ = std::make_unique<vip::VipManager>(io_, *net_, callbacks);
+  vips_->start();  // removes addresses a crashed run left behind
   admin_ = std::make_unique<control::AdminServer>(io_, socket_path_);
   if (auto err = admin_->listen()) return err;
+  vips_->configure(config_->vips);
+  decide_vips();
   register_commands();
   install_signals();
   arm_watchdog();
@@ -100,7 +109,32 @@ std::optional<std::string> Daemon::start() {
   return std::nullopt;
 }
 
+void Daemon::decide_vips() {
+  for (const auto& v : config_->vips) vips_->set_wanted(v.name, !standby_);
+}
+
+void Daemon::alert(const std::string& message) {
+  alerts_.emplace_back(now_rfc3339(), message);
+  while (alerts_.size() > 20) alerts_.pop_front();
+}
+
+control::Reply Daemon::set_standby(const boost::json::object& args, bool standby) {
+  if (const auto* node = args.if_contains("node")) {
+    if (!node->is_string() || node->get_string() != node_name_) {
+      return control::Reply::failure("standalone mode: only this node (" + node_name_ + ") can be put in standby");
+    }
+  }
+  if (standby_ != standby) {
+    standby_ = standby;
+    spdlog::info("{}: {}", node_name_, standby ? "standby: releasing every VIP" : "unstandby: taking VIPs again");
+    decide_vips();
+  }
+  return control::Reply::success(boost::json::object{{"node", node_name_}, {"standby", standby_}});
+}
+
 void Daemon::register_commands() {
+  admin_->add_command("standby", [this](const boost::json::object& args) { return set_standby(args, true); });
+  admin_->add_command("unstandby", [this](const boost::json::object& args) { return set_standby(args, false); });
   admin_->add_command("ping", [this](const boost::json::object&) {
     return control::Reply::success(boost::json::object{{"node", node_name_}, {"pid", static_cast<int64_t>(getpid())}});
   });
@@ -184,6 +218,8 @@ ReloadOutcome Daemon::reload() {
     }
     config_ = r.config;
     loaded_at_ = now_rfc3339();
+    vips_->configure(config_->vips);
+    decide_vips();
     set_log_level(config_->logging.level);
     spdlog::info("reloaded {} (sha256 {}): {}", options_.config_path, config_->sha256.substr(0, 12),
                  out.changes.empty() ? std::string("no changes to nodes, devices, VIPs, checks or services")
@@ -204,6 +240,7 @@ void Daemon::stop() {
   notifier_.stopping();
   signals_.cancel();
   watchdog_timer_.cancel();
+  if (vips_) vips_->release_all();
   if (admin_) admin_->close();
   spdlog::info("stopped");
   io_.stop();
@@ -225,14 +262,16 @@ control::Status Daemon::status() const {
   s.cluster.quorate = view.quorate;
   for (const auto& m : view.members) s.cluster.members.push_back({m.name, m.id});
 
-  for (const auto& v : c.vips) {
+  for (const auto& v : vips_->view()) {
     control::VipStatus vs;
     vs.name = v.name;
-    vs.address = v.address.str();
+    vs.address = v.address;
     vs.interface = v.interface;
-    vs.driver = config::to_string(v.driver);
-    vs.state = vip::to_string(vip::VipState::Released);
-    vs.reason = "not managed: this build has no VIP driver yet";
+    const config::Vip* cv = c.find_vip(v.name);
+    vs.driver = cv ? config::to_string(cv->driver) : "?";
+    vs.state = vip::to_string(v.state);
+    if (v.state == vip::VipState::Held) vs.holder = node_name_;
+    vs.reason = v.reason;
     s.vips.push_back(std::move(vs));
   }
   for (const auto& svc : c.services) {
@@ -254,6 +293,8 @@ control::Status Daemon::status() const {
   s.config.last_reload_ok = last_reload_.ok;
   s.config.last_reload_at = last_reload_at_;
   s.config.last_reload_errors = last_reload_.errors;
+  s.standby = standby_;
+  for (const auto& [at, message] : alerts_) s.alerts.push_back({at, message});
   return s;
 }
 

@@ -14,6 +14,10 @@
 #include "control/admin_server.h"
 #include "control/status.h"
 #include "daemon/notify.h"
+#include "vip/net_ops.h"
+#include "vip/vip_manager.h"
+
+#include <deque>
 
 namespace hafront::daemon {
 
@@ -51,6 +55,10 @@ class Daemon {
   void install_signals();
   void arm_watchdog();
   void register_commands();
+  // Standalone mode: this node wants every VIP unless it is in standby.
+  void decide_vips();
+  void alert(const std::string& message);
+  control::Reply set_standby(const boost::json::object& args, bool standby);
 
   boost::asio::io_context& io_;
   Options options_;
@@ -67,6 +75,10 @@ class Daemon {
   std::string last_reload_at_;
   ReloadOutcome last_reload_{true, {}, {}};
   bool stopping_ = false;
+  bool standby_ = false;
+  std::unique_ptr<vip::NetOps> net_;
+  std::unique_ptr<vip::VipManager> vips_;
+  std::deque<std::pair<std::string, std::string>> alerts_;  // (time, message), newest last
 };
 
 // Loads the config, finds this node, runs the daemon until SIGTERM/SIGINT.

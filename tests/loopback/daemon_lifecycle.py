@@ -2,6 +2,7 @@
 asked, journald-style log lines, SIGTERM to STOPPING=1 and a clean exit; refusals to start
 with a clear message (bad config, second daemon on the same socket, corosync mode)."""
 import os
+import re
 import signal
 import subprocess
 
@@ -26,6 +27,20 @@ for key in ("name", "address", "state", "reason"):
     check(key in srv, "server has %s" % key)
 check(srv["address"] == "127.0.0.1:18081", "server address shown")
 
+# Standalone mode holds every VIP (in the daemon's own network namespace when root).
+if os.geteuid() == 0:
+    v = wait_for(lambda: (lambda st: st if st["vips"][0]["state"] == "held" else None)(d.status()), 5, "VIP held")["vips"][0]
+    check(v["holder"] == "solo" and v["address"] == "127.0.0.10/32", "standalone holds its VIP: %s" % v)
+    r = d.ctl("standby")
+    check(r.returncode == 0 and "standby" in r.stdout, "hafrontctl standby")
+    s2 = wait_for(lambda: (lambda st: st if st["vips"][0]["state"] == "released" else None)(d.status()), 5, "VIP released")
+    check(s2["standby"] is True and s2["vips"][0]["holder"] is None, "standby releases the VIP")
+    r = d.ctl("standby", "some-other-node")
+    check(r.returncode == 1 and "only this node" in r.stderr, "standby of another node is refused in standalone mode")
+    check(d.ctl("unstandby").returncode == 0, "hafrontctl unstandby")
+    wait_for(lambda: d.status()["vips"][0]["state"] == "held", 5, "VIP held again")
+    check(True, "unstandby takes the VIP again")
+
 r = d.ctl("status")
 check(r.returncode == 0 and "quorate" in r.stdout and "web-2" in r.stdout and "127.0.0.10/32" in r.stdout,
       "text status shows quorum, servers and VIPs")
@@ -43,8 +58,9 @@ check(not os.path.exists(d.socket), "admin socket removed on stop")
 # --- journald format when stderr is the journal ----------------------------------------
 j = Daemon(env={"JOURNAL_STREAM": "8:12345"}).start()
 j.stop()
-first = j.read_log().splitlines()[0]
-check(first.startswith("<6>hafrontd"), "journald priority prefix: %r" % first)
+lines = j.read_log().splitlines()
+check(lines and all(re.match(r"^<[0-7]>", l) for l in lines), "every line carries a syslog priority: %r" % lines[:3])
+check(any(l.startswith("<6>hafrontd") and "started" in l for l in lines), "the start line is <6> (info)")
 
 # --- refusals ----------------------------------------------------------------------------
 a = Daemon().start()

@@ -152,10 +152,18 @@ class Daemon:
             f.write(text)
         os.replace(tmp, self.config)
 
+    def argv(self):
+        cmd = [HAFRONTD, "-c", self.config, "--node", "solo"] + self.extra_args
+        # The daemon adds its VIPs to interfaces. As root, give it a network namespace of
+        # its own (with only lo) so the host's interfaces are never touched; unprivileged,
+        # the address changes are refused by the kernel anyway.
+        if os.geteuid() == 0:
+            return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$0" "$@"'] + cmd
+        return cmd
+
     def start(self, wait=True):
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([HAFRONTD, "-c", self.config, "--node", "solo"] + self.extra_args,
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        self.proc = subprocess.Popen(self.argv(), stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         _procs.append(self.proc)
         if wait:
             wait_for(lambda: self.proc.poll() is not None or self.ping(), 10, "hafrontd to answer")
