@@ -1,0 +1,103 @@
+"""Running hafrontd on test-bed nodes: config files, start, admin calls, status waits.
+The admin socket is a file in the bed's folder, so hafrontctl reaches it from the host."""
+import json
+import os
+import subprocess
+import time
+
+HAFRONTD = os.environ.get("HAFRONTD", "build/hafrontd")
+HAFRONTCTL = os.environ.get("HAFRONTCTL", "build/hafrontctl")
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        print("FAIL: " + msg, flush=True)
+        raise Failure(msg)
+    print("ok: " + msg, flush=True)
+
+
+def wait_for(pred, timeout=5.0, what="condition", interval=0.01):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    raise Failure("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+class Hafront:
+    """One hafrontd on one node of the bed."""
+
+    def __init__(self, bed, node, vips="", extra=""):
+        self.bed = bed
+        self.node = node
+        self.name = node.name
+        self.socket = os.path.join(bed.dir, "%s.sock" % node.name)
+        self.config = os.path.join(bed.dir, "%s.yaml" % node.name)
+        self.log = os.path.join(bed.dir, "%s-hafrontd.log" % node.name)
+        self.proc = None
+        self.write(vips, extra)
+
+    def write(self, vips="", extra=""):
+        text = "cluster: {name: bed, mode: standalone}\n"
+        if vips:
+            text += "vips:\n" + vips
+        text += extra
+        text += "admin: {socket: %s}\n" % self.socket
+        with open(self.config + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(self.config + ".tmp", self.config)
+
+    def start(self, wait=True):
+        self.proc = self.node.spawn([HAFRONTD, "-c", self.config, "--node", self.name], log_path=self.log)
+        if wait:
+            wait_for(lambda: not self.proc.alive() or self.answers(), 10, "%s's hafrontd" % self.name)
+            if not self.proc.alive():
+                raise Failure("hafrontd on %s exited:\n%s" % (self.name, self.log_text()))
+        return self
+
+    def answers(self):
+        return os.path.exists(self.socket) and self.call("status").returncode == 0
+
+    def call(self, *args):
+        return subprocess.run([HAFRONTCTL, "--socket", self.socket] + list(args), capture_output=True, text=True,
+                              timeout=30)
+
+    def ctl(self, *args):
+        r = self.call(*args)
+        if r.returncode != 0:
+            raise Failure("hafrontctl %s on %s: %s" % (" ".join(args), self.name, r.stderr))
+        return r.stdout
+
+    def status(self):
+        return json.loads(self.ctl("status", "--json"))
+
+    def vip(self, name):
+        for v in self.status()["vips"]:
+            if v["name"] == name:
+                return v
+        raise Failure("no VIP %s on %s" % (name, self.name))
+
+    def wait_vip(self, name, state, timeout=5.0):
+        return wait_for(lambda: (lambda v: v if v["state"] == state else None)(self.vip(name)), timeout,
+                        "%s: VIP %s %s" % (self.name, name, state))
+
+    def alerts(self):
+        return [a["message"] for a in self.status()["alerts"]]
+
+    def log_text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.alive():
+            self.proc.terminate(10)
