@@ -267,8 +267,7 @@ control::Status Daemon::status() const {
     vs.name = v.name;
     vs.address = v.address;
     vs.interface = v.interface;
-    const config::Vip* cv = c.find_vip(v.name);
-    vs.driver = cv ? config::to_string(cv->driver) : "?";
+    vs.driver = v.driver;
     vs.state = vip::to_string(v.state);
     if (v.state == vip::VipState::Held) vs.holder = node_name_;
     vs.reason = v.reason;

@@ -6,6 +6,10 @@ namespace hafront::vip {
 
 namespace asio = boost::asio;
 
+namespace {
+const char* kNoLeaseDriver = "driver: lease is not available in this build; use driver: address (or auto)";
+}  // namespace
+
 struct VipManager::Entry {
   explicit Entry(asio::io_context& io) : refresh(io), retry(io), announce(io) {}
   config::Vip vip;
@@ -87,7 +91,15 @@ void VipManager::resolve_link(Entry& e) {
 void VipManager::set_wanted(const std::string& name, bool want) {
   auto it = entries_.find(name);
   if (it == entries_.end()) return;
-  feed(*it->second, Event{want ? EventKind::Want : EventKind::Unwant, ""});
+  Entry& e = *it->second;
+  if (e.vip.driver == config::VipDriver::Lease) {
+    // Never fall back silently: an operator who asked for the lease's guarantee gets it or
+    // gets nothing.
+    set_servable(e, false, kNoLeaseDriver);
+    e.m.reason = kNoLeaseDriver;
+    return;
+  }
+  feed(e, Event{want ? EventKind::Want : EventKind::Unwant, ""});
 }
 
 void VipManager::feed(Entry& e, const Event& ev) {
@@ -250,6 +262,7 @@ std::vector<VipView> VipManager::view() const {
     v.name = name;
     v.address = e->vip.address.str();
     v.interface = e->vip.interface;
+    v.driver = e->vip.driver == config::VipDriver::Lease ? "lease (unavailable)" : "address";
     v.state = e->m.state;
     v.wanted = e->m.want;
     v.servable = e->servable;

@@ -26,6 +26,7 @@ struct VipView {
   std::string name;
   std::string address;  // CIDR
   std::string interface;
+  std::string driver;  // the driver in effect: "address" (auto means address in this build)
   VipState state = VipState::Released;
   bool wanted = false;
   bool servable = false;   // this node could hold it: interface present and up, family usable

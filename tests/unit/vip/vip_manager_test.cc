@@ -237,6 +237,19 @@ TEST_F(VipManagerTest, ReloadReleasesRemovedAndMovedVips) {
   EXPECT_EQ(state("b"), VipState::Held);
 }
 
+TEST_F(VipManagerTest, LeaseDriverIsRefusedNotReplacedByTheAddressDriver) {
+  mgr->start();
+  config::Vip v = vip("leased", "192.0.2.100/24", "eth0");
+  v.driver = config::VipDriver::Lease;
+  mgr->configure({v});
+  mgr->set_wanted("leased", true);
+  run();
+  EXPECT_TRUE(net.calls.empty());
+  auto view = mgr->view()[0];
+  EXPECT_EQ(view.state, VipState::Released);
+  EXPECT_NE(view.reason.find("driver: lease is not available"), std::string::npos) << view.reason;
+}
+
 TEST_F(VipManagerTest, ReleaseAllDeletesEveryHeldAddress) {
   mgr->start();
   mgr->configure({vip("a", "192.0.2.100/24", "eth0")});
