@@ -2,8 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
+#include "cluster/corosync_conf.h"
+#include "cluster/scenario.h"
 #include "config/config.h"
 #include "control/admin_client.h"
 #include "control/status.h"
@@ -131,6 +137,145 @@ int standby(const Target& target, const std::string& node, bool on) {
     if (const auto* n = reply.result.get_object().if_contains("node"); n && n->is_string()) name = std::string(n->get_string());
   }
   std::cout << name << (on ? ": standby (holds no VIP)" : ": active (may hold VIPs)") << "\n";
+  return 0;
+}
+
+}  // namespace hafront::ctl
+
+namespace hafront::ctl {
+namespace {
+
+std::string expected_path(const std::string& scenario) {
+  std::filesystem::path p(scenario);
+  p.replace_extension(".expected");
+  return p.string();
+}
+
+// Loads and decides one scenario; prints its errors and returns nullopt when invalid.
+std::optional<std::string> run_scenario(const std::string& file) {
+  auto loaded = cluster::load_scenario(file);
+  if (!loaded.scenario) {
+    for (const auto& d : loaded.errors) std::cerr << d.format() << "\n";
+    return std::nullopt;
+  }
+  cluster::Plan plan = cluster::decide(loaded.scenario->view, loaded.scenario->policy);
+  return cluster::render(*loaded.scenario, plan);
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::ostringstream b;
+  b << in.rdbuf();
+  return b.str();
+}
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  return static_cast<bool>(out);
+}
+
+// Line by line: "-expected" / "+got", enough to read what changed.
+void print_difference(const std::string& expected, const std::string& got) {
+  auto lines = [](const std::string& t) {
+    std::vector<std::string> v;
+    std::istringstream in(t);
+    for (std::string l; std::getline(in, l);) v.push_back(l);
+    return v;
+  };
+  auto a = lines(expected), b = lines(got);
+  for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    const std::string* x = i < a.size() ? &a[i] : nullptr;
+    const std::string* y = i < b.size() ? &b[i] : nullptr;
+    if (x && y && *x == *y) continue;
+    if (x) std::cout << "    -" << *x << "\n";
+    if (y) std::cout << "    +" << *y << "\n";
+  }
+}
+
+}  // namespace
+
+int simulate(const std::vector<std::string>& files, bool update) {
+  int rc = 0;
+  for (const auto& f : files) {
+    auto text = run_scenario(f);
+    if (!text) {
+      rc = 2;
+      continue;
+    }
+    if (update) {
+      if (!write_file(expected_path(f), *text)) {
+        std::cerr << "hafrontctl: cannot write " << expected_path(f) << "\n";
+        rc = 1;
+      } else {
+        std::cout << "wrote " << expected_path(f) << "\n";
+      }
+    } else {
+      std::cout << *text;
+      if (files.size() > 1) std::cout << "\n";
+    }
+  }
+  return rc;
+}
+
+int simulate_check(const std::string& dir, bool update) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".yaml") files.push_back(e.path().string());
+  }
+  if (ec) {
+    std::cerr << "hafrontctl: cannot read " << dir << ": " << ec.message() << "\n";
+    return 2;
+  }
+  std::sort(files.begin(), files.end());
+  size_t passed = 0, failed = 0;
+  for (const auto& f : files) {
+    std::string name = std::filesystem::path(f).stem().string();
+    auto got = run_scenario(f);
+    if (!got) {
+      std::cout << "FAIL " << name << ": invalid scenario\n";
+      ++failed;
+      continue;
+    }
+    auto expected = read_file(expected_path(f));
+    if (update && (!expected || *expected != *got)) {
+      write_file(expected_path(f), *got);
+      std::cout << "updated " << name << "\n";
+      expected = got;
+    }
+    if (!expected) {
+      std::cout << "FAIL " << name << ": no " << expected_path(f) << " (run with --update and review it)\n";
+      ++failed;
+    } else if (*expected != *got) {
+      std::cout << "FAIL " << name << ": the plan differs from the expectation\n";
+      print_difference(*expected, *got);
+      ++failed;
+    } else {
+      std::cout << "pass " << name << "\n";
+      ++passed;
+    }
+  }
+  std::cout << files.size() << " scenarios, " << passed << " passed, " << failed << " failed\n";
+  return failed == 0 && !files.empty() ? 0 : 1;
+}
+
+}  // namespace hafront::ctl
+
+namespace hafront::ctl {
+
+int corosync_conf(const std::string& config_path, bool crypto) {
+  auto r = config::load_file(config_path);
+  for (const auto& d : r.diagnostics) std::cerr << d.format() << "\n";
+  if (!r.ok()) return 2;
+  if (r.config->cluster.mode != config::ClusterMode::Corosync) {
+    std::cerr << config_path << ": cluster.mode is standalone; corosync.conf is only for mode: corosync\n";
+    return 2;
+  }
+  cluster::CorosyncConfOptions options;
+  options.crypto = crypto;
+  std::cout << cluster::render_corosync_conf(*r.config, options);
   return 0;
 }
 

@@ -18,5 +18,12 @@ int status(const Target& target, bool json);
 int reload(const Target& target);
 // standby: the node holds no VIP (its VIPs move away); unstandby undoes it.
 int standby(const Target& target, const std::string& node, bool on);
+// Runs decide() on scenario files: prints each plan, or with `update` writes it to the
+// file's .expected; with `check_dir`, compares every scenario of the folder with its
+// .expected and ends with "N scenarios, P passed, F failed".
+int simulate(const std::vector<std::string>& files, bool update);
+// Prints corosync.conf for the cluster described by `config_path` (corosync mode only).
+int corosync_conf(const std::string& config_path, bool crypto);
+int simulate_check(const std::string& dir, bool update);
 
 }  // namespace hafront::ctl

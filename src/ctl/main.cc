@@ -1,5 +1,6 @@
 // hafrontctl: validate configs and talk to a running hafrontd over its admin socket.
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "ctl/commands.h"
 
@@ -33,6 +34,20 @@ int main(int argc, char** argv) {
   unstandby->add_option("node", node, "the node (default: the daemon's own)");
   unstandby->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
 
+  auto* simulate = app.add_subcommand("simulate", "run the placement decision on scenario files");
+  std::vector<std::string> scenarios;
+  std::string check_dir;
+  bool update = false;
+  simulate->add_option("scenarios", scenarios, "scenario files (YAML)");
+  simulate->add_option("--check", check_dir, "compare every scenario in a folder with its .expected");
+  simulate->add_flag("--update", update, "write the plans to the .expected files (review the diff)");
+
+  auto* corosync = app.add_subcommand("corosync-conf", "print corosync.conf for the cluster in a config file");
+  std::string corosync_config;
+  bool no_crypto = false;
+  corosync->add_option("-c,--config", corosync_config, "hafront config file")->required();
+  corosync->add_flag("--no-crypto", no_crypto, "no knet encryption (throw-away test clusters only)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -42,6 +57,15 @@ int main(int argc, char** argv) {
   if (*check) return hafront::ctl::check(files, quiet);
   if (*status) return hafront::ctl::status(target, json);
   if (*reload) return hafront::ctl::reload(target);
+  if (*simulate) {
+    if (!check_dir.empty()) return hafront::ctl::simulate_check(check_dir, update);
+    if (scenarios.empty()) {
+      std::cerr << "hafrontctl simulate: give scenario files or --check DIR\n";
+      return 2;
+    }
+    return hafront::ctl::simulate(scenarios, update);
+  }
+  if (*corosync) return hafront::ctl::corosync_conf(corosync_config, !no_crypto);
   if (*standby) return hafront::ctl::standby(target, node, true);
   if (*unstandby) return hafront::ctl::standby(target, node, false);
   return 2;
