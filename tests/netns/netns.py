@@ -5,7 +5,7 @@ chaos tests).
 
     with TestBed(nodes=3) as bed:                  # SKIPs (exit 77) if not root
         n1, n2, n3 = bed.nodes
-        srv = n2.spawn([sys.executable, "-m", "http.server", "-b", n2.ip4, "8000"])
+        srv = n2.spawn([sys.executable, "-u", "-m", "http.server", "-b", n2.ip4, "8000"])
         assert bed.client.tcp_connect(n2.ip4, 8000) == "ok"
         n2.link_down()                             # carrier loss on n2's bridge port
         with bed.observer(vips=["192.0.2.100"]) as obs:
@@ -29,8 +29,10 @@ Processes are only ever killed by pid / process group, never by name.
 Standard library only. Read README.md next to this file for the full tour.
 """
 import atexit
+import bisect
 import contextlib
 import fcntl
+import ipaddress
 import itertools
 import json
 import os
@@ -63,7 +65,6 @@ _DIR_RE = re.compile(r"^hft(\d+)-(\d+)-")  # run folder: hft<pid>-<starttime>-XX
 _beds = []                # open TestBeds of this process
 _bed_seq = itertools.count()
 _handlers = {}            # signal -> previous handler, while ours are installed
-_atexit_done = False
 _glock = threading.RLock()
 
 
@@ -574,19 +575,33 @@ class Node:
         self._procs = []
         self._agent = None
         self._paused = []                   # (pid, starttime) stopped by pause()
+        self.binds = {}                     # default binds for spawn()/run(): target -> source
         self._seq = itertools.count(1)
 
     def __repr__(self):
         return "<Node %s ns=%s %s %s>" % (self.name, self.ns, self.ip4, self.mac)
 
     # ------------------------------------------------------------------ processes
-    def _argv(self, argv):
+    def _argv(self, argv, binds=None):
         if isinstance(argv, str):
-            return ["sh", "-c", argv]
-        return [str(a) for a in argv]
+            argv = ["sh", "-c", argv]
+        argv = [str(a) for a in argv]
+        allb = dict(self.binds)
+        allb.update(binds or {})
+        if not allb:
+            return argv
+        # `ip netns exec` runs the command in a private (slave) mount namespace; bind
+        # mounts made there are invisible to the host. exec keeps the pid.
+        pairs = []
+        for target, source in allb.items():
+            pairs += [str(source), str(target)]
+        script = ('while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 126; shift 2; '
+                  'done; shift; exec "$@"')
+        return ["sh", "-c", script, "bind"] + pairs + ["--"] + argv
 
-    def _spawn(self, argv, log_path=None, env=None, cwd=None, pipes=False, internal=False):
-        argv = self._argv(argv)
+    def _spawn(self, argv, log_path=None, env=None, cwd=None, pipes=False, internal=False,
+               binds=None):
+        argv = [str(a) for a in argv] if internal else self._argv(argv, binds)
         if log_path is None:
             base = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(argv[0]))[:40]
             log_path = os.path.join(self.bed.dir, "%s-%d-%s.log" % (self.name, next(self._seq),
@@ -608,23 +623,26 @@ class Node:
         self._procs.append(p)
         return p
 
-    def spawn(self, argv, log_path=None, env=None, cwd=None):
+    def spawn(self, argv, log_path=None, env=None, cwd=None, binds=None):
         """Start argv (a list, or a str run by sh -c) inside this namespace, in its own
         process group, stdout+stderr to log_path (default: a file in the run folder).
-        env: extra environment variables on top of the inherited ones. Returns a Proc
-        whose pid is the command's own (ip netns exec execs). Killed at cleanup."""
+        env: extra environment variables on top of the inherited ones.
+        binds: {path seen by the process: host path} bind-mounted for this process only
+        (e.g. {"/run": node_dir + "/run"} for daemons with hard-coded pid files); added
+        to node.binds. Returns a Proc whose pid is the command's own (ip netns exec and
+        the bind wrapper exec). Killed at cleanup."""
         if self.bed._closed:
             raise Error("bed is closed")
-        return self._spawn(argv, log_path=log_path, env=env, cwd=cwd)
+        return self._spawn(argv, log_path=log_path, env=env, cwd=cwd, binds=binds)
 
-    def run(self, argv, check=True, timeout=30, input=None, env=None):
+    def run(self, argv, check=True, timeout=30, input=None, env=None, binds=None):
         """Run a short command inside the namespace; returns CompletedProcess (text).
-        argv: a list, or a str run by sh -c."""
+        argv: a list, or a str run by sh -c. env, binds: as for spawn()."""
         full_env = None
         if env is not None:
             full_env = dict(os.environ)
             full_env.update({k: str(v) for k, v in env.items()})
-        argv = self._argv(argv)
+        argv = self._argv(argv, binds)
         r = subprocess.run(["ip", "netns", "exec", self.ns] + argv, input=input,
                            capture_output=True, text=True, timeout=timeout, env=full_env)
         if check and r.returncode != 0:
@@ -824,6 +842,33 @@ class Node:
 
 
 # ----------------------------------------------------------------------------- Observer
+def _canon(ip):
+    try:
+        return str(ipaddress.ip_address(str(ip)))
+    except ValueError:
+        return str(ip)
+
+
+class _Series:
+    """Items appended in arrival order, their times almost sorted (frames carry the
+    kernel's receive time); time-range queries bisect a running maximum of the times."""
+
+    def __init__(self):
+        self.ts, self.runmax, self.items = [], [], []
+
+    def add(self, t, item):
+        self.runmax.append(t if not self.runmax or t > self.runmax[-1] else self.runmax[-1])
+        self.ts.append(t)
+        self.items.append(item)
+
+    def range(self, since=None, until=None):
+        i = 0 if since is None else bisect.bisect_left(self.runmax, since)
+        out = [(t, it) for t, it in zip(self.ts[i:], self.items[i:])
+               if (since is None or t >= since) and (until is None or t <= until)]
+        out.sort(key=lambda x: x[0])
+        return out
+
+
 class Observer:
     """wire.py watch running in a namespace (the client by default): records every ARP
     and NA frame seen on eth0 and, if asked, probes VIPs every interval_ms.
@@ -838,7 +883,11 @@ class Observer:
         self.bed = node.bed
         self.vips = [str(v) for v in vips]
         self.interval_ms = float(interval_ms)
-        self._events = []
+        self._all = _Series()      # every event
+        self._kind = {}            # kind -> _Series of events
+        self._ans = {}             # ip -> _Series of answering MACs
+        self._ann = {}             # ip -> _Series of announcing MACs
+        self.ready = None
         self._cond = threading.Condition()
         self._eof = False
         argv = [PYTHON, "-I", "-S", WIRE, "watch", "--interval-ms", str(interval_ms)]
@@ -857,7 +906,7 @@ class Observer:
         self._thread = threading.Thread(target=self._reader, daemon=True,
                                         name="observer-%s" % node.name)
         self._thread.start()
-        self.ready = self._wait_kind("ready", 15.0)
+        self._wait_ready(15.0)
         self.started = self.ready["t"]
         self.bed._observers.append(self)
 
@@ -866,27 +915,38 @@ class Observer:
         for line in f:
             try:
                 ev = json.loads(line)
-            except ValueError:
+                t = ev["t"]
+            except (ValueError, KeyError, TypeError):
                 continue
+            k = ev.get("kind")
             with self._cond:
-                self._events.append(ev)
-                self._cond.notify_all()
+                if k == "ready":
+                    self.ready = ev
+                    self._cond.notify_all()
+                    continue
+                self._all.add(t, ev)
+                self._kind.setdefault(k, _Series()).add(t, ev)
+                if ev.get("outgoing") or k not in ("arp", "na"):
+                    continue
+                ip = ev["sender_ip"] if k == "arp" else ev["target_ip"]
+                if ev["is_reply"] and not (k == "arp" and ev["is_gratuitous"]):
+                    self._ans.setdefault(ip, _Series()).add(t, ev["sender_mac"])
+                if ev["is_gratuitous"]:
+                    self._ann.setdefault(ip, _Series()).add(t, ev["sender_mac"])
         with self._cond:
             self._eof = True
             self._cond.notify_all()
 
-    def _wait_kind(self, kind, timeout):
+    def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
         with self._cond:
-            while True:
-                for ev in self._events:
-                    if ev.get("kind") == kind:
-                        return ev
+            while self.ready is None:
                 left = deadline - time.monotonic()
                 if self._eof or left <= 0:
                     raise Error("observer in %s did not start: %s"
                                 % (self.node.name, self.proc.log_text()[-1500:]))
                 self._cond.wait(left)
+            return self.ready
 
     def __enter__(self):
         return self
@@ -897,43 +957,24 @@ class Observer:
 
     # ------------------------------------------------------------------ queries
     def events(self, kind=None, since=None, until=None):
-        """Copy of the recorded events (dicts), optionally filtered."""
+        """Recorded events (dicts, sorted by "t"), optionally filtered by kind
+        ("arp", "na", "ns", "probe") and time."""
         with self._cond:
-            evs = list(self._events)
-        return [e for e in evs if e.get("kind") not in ("ready",)
-                and (kind is None or e.get("kind") == kind)
-                and (since is None or e["t"] >= since)
-                and (until is None or e["t"] <= until)]
-
-    @staticmethod
-    def _is_answer(e, vip):
-        if e.get("outgoing"):
-            return False
-        if e["kind"] == "arp":
-            return e["is_reply"] and not e["is_gratuitous"] and e["sender_ip"] == vip
-        if e["kind"] == "na":
-            return e["is_reply"] and e["target_ip"] == vip
-        return False
-
-    @staticmethod
-    def _is_announcement(e, vip):
-        if e.get("outgoing") or not e.get("is_gratuitous"):
-            return False
-        if e["kind"] == "arp":
-            return e["sender_ip"] == vip
-        if e["kind"] == "na":
-            return e["target_ip"] == vip
-        return False
+            series = self._all if kind is None else self._kind.get(kind)
+            return [e for _, e in series.range(since, until)] if series else []
 
     def answers(self, vip, since=None, until=None):
-        """[(t, mac)] of every answer to a probe for vip."""
-        return [(e["t"], e["sender_mac"]) for e in self.events(since=since, until=until)
-                if self._is_answer(e, vip)]
+        """[(t, mac)] of every answer for vip: ARP replies (not gratuitous) whose sender
+        IP is vip, and solicited NAs whose target is vip."""
+        with self._cond:
+            series = self._ans.get(_canon(vip))
+            return series.range(since, until) if series else []
 
     def announcements(self, vip, since=None, until=None):
         """[(t, mac)] of gratuitous ARPs / unsolicited NAs for vip."""
-        return [(e["t"], e["sender_mac"]) for e in self.events(since=since, until=until)
-                if self._is_announcement(e, vip)]
+        with self._cond:
+            series = self._ann.get(_canon(vip))
+            return series.range(since, until) if series else []
 
     def macs(self, vip, since=None, until=None, include_gratuitous=False):
         """Set of MACs that answered (or announced) vip in the time range."""
@@ -968,7 +1009,6 @@ class Observer:
         if window_ms is None:
             probes = self.probes(since, until)
             if probes:
-                import bisect
                 rounds = {}
                 for t, m in ans:
                     i = bisect.bisect_right(probes, t) - 1
@@ -1027,7 +1067,7 @@ class Observer:
                                 % (timeout, what))
                 if self._eof:
                     raise Error("observer exited: %s" % self.proc.log_text()[-1500:])
-                self._cond.wait(min(left, 0.05))
+                self._cond.wait(min(left, 0.01))
 
     def wait_answer(self, vip, mac=None, after=None, timeout=2.0):
         """Wait for an answer for vip (from mac, if given) at/after `after`; returns t."""
@@ -1069,7 +1109,14 @@ class Observer:
 
 # ----------------------------------------------------------------------------- TestBed
 class TestBed:
-    """N node namespaces and a client namespace on one bridge. See the module doc."""
+    """N node namespaces and a client namespace on one bridge. See the module doc.
+
+    nodes: 1..60. ipv6: give eth0s their 2001:db8:77::/64 addresses too.
+    log_dir: copy the run folder (process logs, anything the test put in bed.dir) there
+    at close(); default $HAFRONT_NETNS_LOGS/<prefix> if that variable is set, else the
+    logs go away with the run folder. skip_if_unavailable: print SKIP and exit 77 when
+    namespaces cannot be used (not root, no netns/veth/bridge); False raises Unavailable.
+    """
 
     def __init__(self, nodes=3, ipv6=True, log_dir=None, skip_if_unavailable=True):
         if not 1 <= nodes <= MAX_NODES:
@@ -1086,6 +1133,8 @@ class TestBed:
         seq = next(_bed_seq)
         self.prefix = "hft%d-" % self._owner if seq == 0 else "hft%d-%d-" % (self._owner, seq)
         self.dir = None
+        if log_dir is None and os.environ.get("HAFRONT_NETNS_LOGS"):
+            log_dir = os.path.join(os.environ["HAFRONT_NETNS_LOGS"], self.prefix.rstrip("-"))
         self.log_dir = log_dir
         self.bridge_ns = self.prefix + "br"
         self.nodes = [Node(self, "n%d" % i, i, 10 + i) for i in range(1, nodes + 1)]
@@ -1207,6 +1256,23 @@ class TestBed:
         """Sorted member names for a collection of MACs (unknown MACs as they are)."""
         return sorted(self.name_of_mac(m) or m for m in macs)
 
+    def write_hosts(self, extra=""):
+        """Give every member an /etc/hosts naming all members (n1, ..., client; IPv4 and
+        IPv6) for processes started afterwards, so names resolve without DNS (Corosync
+        looks up its nodelist names). The file lives in the run folder and is
+        bind-mounted in each process's private mount namespace: /etc is never touched."""
+        lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost"]
+        for m in self._all_members():
+            lines.append("%s %s" % (m.ip4, m.name))
+            if m.ip6:
+                lines.append("%s %s" % (m.ip6, m.name))
+        path = os.path.join(self.dir, "hosts")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n" + extra)
+        for m in self._all_members():
+            m.binds["/etc/hosts"] = path
+        return path
+
     def observer(self, vips=(), interval_ms=5.0, node=None, include_ns=False,
                  include_outgoing=False, arp_src=None):
         """Start an Observer in the client namespace (or in node) probing vips
@@ -1308,14 +1374,19 @@ class TestBed:
             left = set(_list_netns()) & set(todel)
             if left:
                 errors.append("could not delete %s: %s" % (sorted(left), r.stderr.strip()))
-        if self.log_dir:
+        if self.log_dir and self.dir:
             try:
                 os.makedirs(self.log_dir, exist_ok=True)
                 for f in os.listdir(self.dir):
-                    shutil.copy2(os.path.join(self.dir, f), self.log_dir)
-            except OSError:
-                pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+                    src = os.path.join(self.dir, f)
+                    if os.path.isdir(src):
+                        shutil.copytree(src, os.path.join(self.log_dir, f), dirs_exist_ok=True)
+                    else:
+                        shutil.copy2(src, self.log_dir)
+            except OSError as e:
+                errors.append("copying logs to %s: %s" % (self.log_dir, e))
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
         with _glock:
             if self in _beds:
                 _beds.remove(self)

@@ -286,7 +286,7 @@ class Wire:
                     age = time.clock_gettime(time.CLOCK_REALTIME) - (sec + nsec * 1e-9)
                     if 0 <= age < 5:
                         t -= age
-            ev["t"] = round(t, 6)
+            ev = dict({"t": round(t, 6)}, **ev)
             ev["outgoing"] = outgoing
             out.append(ev)
 
