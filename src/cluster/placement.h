@@ -16,7 +16,8 @@
 //  4. The current owner keeps its VIP while it may hold it (no failback), unless the VIP
 //     asks for failback and a more preferred node may hold it.
 //  5. Otherwise the VIP goes to the first of: its preference list, then (with spread) the
-//     node holding the fewest VIPs so far, then the lowest node id.
+//     node holding the fewest VIPs so far (counting first the VIPs that stay or fail back
+//     under rule 4), then the lowest node id.
 #pragma once
 
 #include <cstdint>
