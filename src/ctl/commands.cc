@@ -280,3 +280,19 @@ int corosync_conf(const std::string& config_path, bool crypto) {
 }
 
 }  // namespace hafront::ctl
+
+namespace hafront::ctl {
+
+int fence_confirm(const Target& target, const std::string& node) {
+  std::string socket;
+  if (!resolve_socket(target, socket)) return 2;
+  auto reply = control::call(socket, "fence-confirm", boost::json::object{{"node", node}});
+  if (!reply.ok) {
+    std::cerr << "hafrontctl: " << reply.error << "\n";
+    return 1;
+  }
+  std::cout << node << ": confirmed down; the cluster may move its VIPs\n";
+  return 0;
+}
+
+}  // namespace hafront::ctl

@@ -24,6 +24,8 @@ int standby(const Target& target, const std::string& node, bool on);
 int simulate(const std::vector<std::string>& files, bool update);
 // Prints corosync.conf for the cluster described by `config_path` (corosync mode only).
 int corosync_conf(const std::string& config_path, bool crypto);
+// An operator confirms a node is down (powered off by hand): its VIPs may move.
+int fence_confirm(const Target& target, const std::string& node);
 int simulate_check(const std::string& dir, bool update);
 
 }  // namespace hafront::ctl

@@ -34,6 +34,11 @@ int main(int argc, char** argv) {
   unstandby->add_option("node", node, "the node (default: the daemon's own)");
   unstandby->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
 
+  auto* fence_confirm = app.add_subcommand("fence-confirm", "confirm by hand that a node is powered off");
+  std::string fenced_node;
+  fence_confirm->add_option("node", fenced_node, "the node")->required();
+  fence_confirm->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
+
   auto* simulate = app.add_subcommand("simulate", "run the placement decision on scenario files");
   std::vector<std::string> scenarios;
   std::string check_dir;
@@ -65,6 +70,7 @@ int main(int argc, char** argv) {
     }
     return hafront::ctl::simulate(scenarios, update);
   }
+  if (*fence_confirm) return hafront::ctl::fence_confirm(target, fenced_node);
   if (*corosync) return hafront::ctl::corosync_conf(corosync_config, !no_crypto);
   if (*standby) return hafront::ctl::standby(target, node, true);
   if (*unstandby) return hafront::ctl::standby(target, node, false);

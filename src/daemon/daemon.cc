@@ -90,14 +90,28 @@ std::optional<std::string> Daemon::start() {
   std::string net_error;
   net_ = vip::make_linux_net_ops(io_, net_error);
   if (!net_) return "cannot manage VIP addresses: " + net_error;
+  if (config_->cluster.mode == config::ClusterMode::Corosync) {
+    const config::Node* self = config_->find_node(node_name_);
+    cluster::ClusterManager::Callbacks cc;
+    cc.want = [this](const std::string& vip, bool hold) { vips_->set_wanted(vip, hold); };
+    cc.alert = [this](const std::string& m) { alert(m); };
+    cluster_ = std::make_unique<cluster::ClusterManager>(io_, config_, self->id, cc);
+  }
   vip::VipManager::Callbacks callbacks;
   callbacks.alert = [this](const std::string& m) { alert(m); };
+  callbacks.state_changed = [this](const std::string& vip, vip::VipState state) {
+    if (cluster_) cluster_->set_holding(vip, state != vip::VipState::Released);
+  };
+  callbacks.servable_changed = [this](const std::string& vip, bool servable, const std::string&) {
+    if (cluster_) cluster_->set_servable(vip, servable);
+  };
   vips_ = std::make_unique<vip::VipManager>(io_, *net_, callbacks);
   vips_->start();  // removes addresses a crashed run left behind
   admin_ = std::make_unique<control::AdminServer>(io_, socket_path_);
   if (auto err = admin_->listen()) return err;
   vips_->configure(config_->vips);
   decide_vips();
+  if (cluster_) cluster_->start();
   register_commands();
   install_signals();
   arm_watchdog();
@@ -110,6 +124,10 @@ std::optional<std::string> Daemon::start() {
 }
 
 void Daemon::decide_vips() {
+  if (cluster_) {
+    cluster_->set_standby(standby_);  // the cluster decides; this node advertises
+    return;
+  }
   for (const auto& v : config_->vips) vips_->set_wanted(v.name, !standby_);
 }
 
@@ -121,7 +139,9 @@ void Daemon::alert(const std::string& message) {
 control::Reply Daemon::set_standby(const boost::json::object& args, bool standby) {
   if (const auto* node = args.if_contains("node")) {
     if (!node->is_string() || node->get_string() != node_name_) {
-      return control::Reply::failure("standalone mode: only this node (" + node_name_ + ") can be put in standby");
+      return control::Reply::failure(
+          std::string(cluster_ ? "run it on that node: this build puts only its own node" : "standalone mode: only this node") +
+          " (" + node_name_ + ") in standby");
     }
   }
   if (standby_ != standby) {
@@ -134,6 +154,14 @@ control::Reply Daemon::set_standby(const boost::json::object& args, bool standby
 
 void Daemon::register_commands() {
   admin_->add_command("standby", [this](const boost::json::object& args) { return set_standby(args, true); });
+  admin_->add_command("fence-confirm", [this](const boost::json::object& args) {
+    if (!cluster_) return control::Reply::failure("fence-confirm needs corosync mode");
+    const auto* node = args.if_contains("node");
+    if (!node || !node->is_string()) return control::Reply::failure("fence-confirm needs a node name");
+    std::string err = cluster_->fence_confirm(std::string(node->get_string()));
+    if (!err.empty()) return control::Reply::failure(err);
+    return control::Reply::success(boost::json::object{{"node", node->get_string()}, {"confirmed", true}});
+  });
   admin_->add_command("unstandby", [this](const boost::json::object& args) { return set_standby(args, false); });
   admin_->add_command("ping", [this](const boost::json::object&) {
     return control::Reply::success(boost::json::object{{"node", node_name_}, {"pid", static_cast<int64_t>(getpid())}});
@@ -219,6 +247,7 @@ ReloadOutcome Daemon::reload() {
     config_ = r.config;
     loaded_at_ = now_rfc3339();
     vips_->configure(config_->vips);
+    if (cluster_) cluster_->reconfigure(config_);
     decide_vips();
     set_log_level(config_->logging.level);
     spdlog::info("reloaded {} (sha256 {}): {}", options_.config_path, config_->sha256.substr(0, 12),
@@ -241,6 +270,7 @@ void Daemon::stop() {
   signals_.cancel();
   watchdog_timer_.cancel();
   if (vips_) vips_->release_all();
+  if (cluster_) cluster_->stop();  // announces holding nothing, then leaves cleanly
   if (admin_) admin_->close();
   spdlog::info("stopped");
   io_.stop();
@@ -257,11 +287,19 @@ control::Status Daemon::status() const {
 
   s.cluster.name = c.cluster.name;
   s.cluster.mode = config::to_string(c.cluster.mode);
-  const config::Node* self = c.find_node(node_name_);
-  cluster::ClusterView view = cluster::standalone_view(node_name_, self ? self->id : 1);
-  s.cluster.quorate = view.quorate;
-  for (const auto& m : view.members) s.cluster.members.push_back({m.name, m.id});
-
+  std::optional<cluster::ClusterManager::Snapshot> snap;
+  if (cluster_) {
+    snap = cluster_->snapshot();
+    s.cluster.quorate = snap->connected && snap->quorate;
+    for (const auto& n : snap->nodes) {
+      if (n.member) s.cluster.members.push_back({n.name, n.id});
+    }
+  } else {
+    const config::Node* self = c.find_node(node_name_);
+    cluster::ClusterView view = cluster::standalone_view(node_name_, self ? self->id : 1);
+    s.cluster.quorate = view.quorate;
+    for (const auto& m : view.members) s.cluster.members.push_back({m.name, m.id});
+  }
   for (const auto& v : vips_->view()) {
     control::VipStatus vs;
     vs.name = v.name;
@@ -269,8 +307,15 @@ control::Status Daemon::status() const {
     vs.interface = v.interface;
     vs.driver = v.driver;
     vs.state = vip::to_string(v.state);
-    if (v.state == vip::VipState::Held) vs.holder = node_name_;
     vs.reason = v.reason;
+    if (snap) {
+      if (auto it = snap->owners.find(v.name); it != snap->owners.end()) vs.holder = it->second;
+      if (auto it = snap->reasons.find(v.name); it != snap->reasons.end() && v.state != vip::VipState::Held) {
+        vs.reason = it->second;
+      }
+    } else if (v.state == vip::VipState::Held) {
+      vs.holder = node_name_;
+    }
     s.vips.push_back(std::move(vs));
   }
   for (const auto& svc : c.services) {
@@ -313,11 +358,6 @@ int run(const Options& given) {
   }
   const config::Config& c = *loaded.config;
   set_log_level(c.logging.level);
-  if (c.cluster.mode == config::ClusterMode::Corosync) {
-    spdlog::error("{}: cluster.mode is corosync, but this build of hafrontd has no Corosync membership yet; "
-                  "only standalone mode can run", options.config_path);
-    return 1;
-  }
   std::string error;
   auto node = cluster::resolve_node_name(c, options.node_name, local_addresses(), hostname(), error);
   if (!node) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "cluster/cluster_manager.h"
 #include "config/config.h"
 #include "control/admin_server.h"
 #include "control/status.h"
@@ -78,6 +79,7 @@ class Daemon {
   bool standby_ = false;
   std::unique_ptr<vip::NetOps> net_;
   std::unique_ptr<vip::VipManager> vips_;
+  std::unique_ptr<cluster::ClusterManager> cluster_;  // corosync mode only
   std::deque<std::pair<std::string, std::string>> alerts_;  // (time, message), newest last
 };
 

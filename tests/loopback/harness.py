@@ -152,8 +152,10 @@ class Daemon:
             f.write(text)
         os.replace(tmp, self.config)
 
+    argv_node = "solo"
+
     def argv(self):
-        cmd = [HAFRONTD, "-c", self.config, "--node", "solo"] + self.extra_args
+        cmd = [HAFRONTD, "-c", self.config, "--node", self.argv_node] + self.extra_args
         # The daemon adds its VIPs to interfaces. As root, give it a network namespace of
         # its own (with only lo) so the host's interfaces are never touched; unprivileged,
         # the address changes are refused by the kernel anyway.

@@ -13,10 +13,22 @@ class Failure(Exception):
     pass
 
 
+BED = None  # set by tests so failures show the tail of every process log
+DAEMONS = []  # every Hafront made, for the same reason
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    for d in DAEMONS:
+        print("--- %s hafrontd (last 25 lines)\n%s" % (d.name, "\n".join(d.log_text().splitlines()[-25:])), flush=True)
+    if BED is not None:
+        print(BED.logs_tail(15), flush=True)
+    raise Failure(msg)
+
+
 def check(cond, msg):
     if not cond:
-        print("FAIL: " + msg, flush=True)
-        raise Failure(msg)
+        fail(msg)
     print("ok: " + msg, flush=True)
 
 
@@ -28,21 +40,25 @@ def wait_for(pred, timeout=5.0, what="condition", interval=0.01):
         if last:
             return last
         time.sleep(interval)
-    raise Failure("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+    fail("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
 class Hafront:
     """One hafrontd on one node of the bed."""
 
-    def __init__(self, bed, node, vips="", extra=""):
+    def __init__(self, bed, node, vips="", extra="", config=None):
+        """With `config`, every node runs that one file (as a cluster must: nodes compare
+        its digest) and gets its own admin socket through --socket."""
         self.bed = bed
         self.node = node
         self.name = node.name
         self.socket = os.path.join(bed.dir, "%s.sock" % node.name)
-        self.config = os.path.join(bed.dir, "%s.yaml" % node.name)
+        self.config = config or os.path.join(bed.dir, "%s.yaml" % node.name)
         self.log = os.path.join(bed.dir, "%s-hafrontd.log" % node.name)
         self.proc = None
-        self.write(vips, extra)
+        DAEMONS.append(self)
+        if not config:
+            self.write(vips, extra)
 
     def write(self, vips="", extra=""):
         text = "cluster: {name: bed, mode: standalone}\n"
@@ -55,7 +71,8 @@ class Hafront:
         os.replace(self.config + ".tmp", self.config)
 
     def start(self, wait=True):
-        self.proc = self.node.spawn([HAFRONTD, "-c", self.config, "--node", self.name], log_path=self.log)
+        self.proc = self.node.spawn([HAFRONTD, "-c", self.config, "--node", self.name, "--socket", self.socket],
+                                    log_path=self.log)
         if wait:
             wait_for(lambda: not self.proc.alive() or self.answers(), 10, "%s's hafrontd" % self.name)
             if not self.proc.alive():

@@ -1,0 +1,478 @@
+#include "cluster/cluster_manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+namespace hafront::cluster {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+json::array to_array(const std::set<std::string>& s) {
+  json::array a;
+  for (const auto& x : s) a.push_back(json::value(x));
+  return a;
+}
+
+json::array to_array(const std::set<uint32_t>& s) {
+  json::array a;
+  for (uint32_t x : s) a.push_back(x);
+  return a;
+}
+
+// Readers that tolerate anything: a malformed message from the network is ignored, never
+// trusted and never fatal.
+std::optional<std::string> get_string(const json::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  if (!v || !v->is_string()) return std::nullopt;
+  return std::string(v->get_string());
+}
+
+std::optional<uint64_t> get_uint(const json::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  if (!v) return std::nullopt;
+  if (v->is_uint64()) return v->get_uint64();
+  if (v->is_int64() && v->get_int64() >= 0) return static_cast<uint64_t>(v->get_int64());
+  return std::nullopt;
+}
+
+bool get_bool(const json::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  return v && v->is_bool() && v->get_bool();
+}
+
+std::set<std::string> get_strings(const json::object& o, std::string_view k) {
+  std::set<std::string> out;
+  if (const auto* v = o.if_contains(k); v && v->is_array()) {
+    for (const auto& x : v->get_array()) {
+      if (x.is_string() && out.size() < 1024) out.insert(std::string(x.get_string()));
+    }
+  }
+  return out;
+}
+
+std::set<uint32_t> get_ids(const json::object& o, std::string_view k) {
+  std::set<uint32_t> out;
+  if (const auto* v = o.if_contains(k); v && v->is_array()) {
+    for (const auto& x : v->get_array()) {
+      if (x.is_int64() && x.get_int64() > 0 && x.get_int64() <= 0x7fffffff) out.insert(static_cast<uint32_t>(x.get_int64()));
+      if (x.is_uint64() && x.get_uint64() > 0 && x.get_uint64() <= 0x7fffffff) out.insert(static_cast<uint32_t>(x.get_uint64()));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+ClusterManager::ClusterManager(asio::io_context& io, std::shared_ptr<const config::Config> config, uint32_t self_id,
+                               Callbacks callbacks)
+    : io_(io), config_(std::move(config)), self_(self_id), cb_(std::move(callbacks)), heartbeat_timer_(io) {
+  for (const auto& n : config_->cluster.nodes) {
+    Peer p;
+    p.id = n.id;
+    p.name = n.name;
+    peers_[n.id] = p;
+  }
+  CorosyncClient::Callbacks c;
+  c.connected = [this](uint32_t node) { on_connected(node); };
+  c.disconnected = [this](const std::string& why) { on_disconnected(why); };
+  c.message = [this](const CpgMember& from, const std::string& payload) { on_message(from, payload); };
+  c.membership = [this](const auto& m, const auto& l, const auto& j) { on_membership(m, l, j); };
+  c.quorum = [this](bool q) { on_quorum(q); };
+  corosync_ = std::make_unique<CorosyncClient>(io_, "hafront:" + config_->cluster.name, std::move(c));
+}
+
+ClusterManager::~ClusterManager() = default;
+
+void ClusterManager::start() {
+  corosync_->start();
+  heartbeat();
+}
+
+void ClusterManager::stop() {
+  stopping_ = true;
+  heartbeat_timer_.cancel();
+  holding_.clear();
+  send_state();  // the last word: holding nothing
+  corosync_->stop();
+}
+
+void ClusterManager::reconfigure(std::shared_ptr<const config::Config> config) {
+  config_ = std::move(config);
+  send_state();  // the digest may have changed
+  evaluate();
+}
+
+void ClusterManager::set_standby(bool standby) {
+  if (standby_ == standby) return;
+  standby_ = standby;
+  send_state();
+}
+
+void ClusterManager::set_servable(const std::string& vip, bool servable) {
+  bool changed = servable ? servable_.insert(vip).second : servable_.erase(vip) > 0;
+  if (changed) send_state();
+}
+
+void ClusterManager::set_holding(const std::string& vip, bool holding) {
+  bool changed = holding ? holding_.insert(vip).second : holding_.erase(vip) > 0;
+  if (changed) send_state();
+}
+
+std::string ClusterManager::fence_confirm(const std::string& node_name) {
+  const config::Node* n = config_->find_node(node_name);
+  if (!n) return "no node '" + node_name + "' in cluster.nodes";
+  if (n->id == self_) return "a node cannot confirm its own fencing";
+  if (!corosync_->connected()) return "not connected to Corosync";
+  json::object m{{"t", "fenced"}, {"node", n->id}, {"by", "operator"}};
+  if (!corosync_->send(json::serialize(m))) return "Corosync is busy; try again";
+  return {};
+}
+
+ClusterManager::Peer* ClusterManager::peer(uint32_t id) {
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : &it->second;
+}
+
+void ClusterManager::on_connected(uint32_t node) {
+  if (Peer* me = peer(self_)) {  // a fresh member, whatever happened to a previous life
+    me->silent = false;
+    me->proven_down = false;
+    me->departure = Departure::None;
+  }
+  synced_ = false;
+  if (node != self_) {
+    spdlog::error("Corosync says this is node {}, but --node/config say {}: check corosync.conf's nodeid", node, self_);
+  }
+  send_state();
+}
+
+void ClusterManager::on_disconnected(const std::string& why) {
+  quorate_ = false;
+  synced_ = false;
+  for (auto& [id, p] : peers_) p.member = false;
+  release_all("lost the connection to Corosync (" + why + ")");
+}
+
+void ClusterManager::release_all(const std::string& why) {
+  bool any = false;
+  for (const auto& v : config_->vips) {
+    if (wanted_[v.name]) any = true;
+    wanted_[v.name] = false;
+    if (cb_.want) cb_.want(v.name, false);
+  }
+  if (any) spdlog::warn("releasing every VIP: {}", why);
+}
+
+void ClusterManager::on_quorum(bool quorate) {
+  if (quorate_ == quorate) return;
+  quorate_ = quorate;
+  spdlog::info("quorum: {}", quorate ? "quorate" : "NOT quorate");
+  if (!quorate) release_all("this partition lost quorum");
+  evaluate();
+}
+
+void ClusterManager::on_membership(const std::vector<CpgMember>& members,
+                                   const std::vector<std::pair<CpgMember, LeaveReason>>& left,
+                                   const std::vector<CpgMember>& joined) {
+  for (const auto& [m, reason] : left) {
+    Peer* p = peer(m.node);
+    if (!p) continue;
+    p->departure = reason == LeaveReason::Leave ? Departure::Clean : Departure::Unclean;
+    spdlog::info("node {} left the group ({})", p->name,
+                 reason == LeaveReason::Leave ? "cleanly" : reason == LeaveReason::ProcDown ? "its daemon died" : "node down");
+  }
+  for (const auto& m : joined) {
+    Peer* p = peer(m.node);
+    if (!p || m.node == self_) continue;
+    // A fresh member: whatever was known about a previous life of it is over.
+    p->departure = Departure::None;
+    p->silent = false;
+    p->proven_down = false;
+    p->seen_state = false;
+    p->holding.clear();
+    p->last_heard = std::chrono::steady_clock::now();
+    spdlog::info("node {} joined the group", p->name);
+  }
+  for (auto& [id, p] : peers_) {
+    p.member = std::any_of(members.begin(), members.end(), [&](const CpgMember& m) { return m.node == id; });
+    if (p.member && id != self_ && p.last_heard == std::chrono::steady_clock::time_point{})
+      p.last_heard = std::chrono::steady_clock::now();
+  }
+  // Nothing is decided until every member's table offer is in.
+  synced_ = false;
+  sync_from_.clear();
+  best_offer_.reset();
+  pending_assign_.clear();
+  send_sync();
+  send_state();
+  evaluate();
+}
+
+void ClusterManager::send_state() {
+  if (!corosync_ || !corosync_->connected()) return;
+  json::object m{{"t", "state"},
+                 {"node", self_},
+                 {"digest", config_->sha256},
+                 {"standby", standby_},
+                 {"servable", to_array(servable_)},
+                 {"holding", to_array(holding_)}};
+  corosync_->send(json::serialize(m));
+}
+
+void ClusterManager::send_sync() {
+  json::object owners;
+  for (const auto& [vip, id] : owners_) owners[vip] = id;
+  std::set<uint32_t> proven, silent;
+  for (const auto& [id, p] : peers_) {
+    if (p.proven_down) proven.insert(id);
+    if (p.silent) silent.insert(id);
+  }
+  json::object m{{"t", "sync"}, {"version", version_}, {"owners", std::move(owners)},
+                 {"proven", to_array(proven)}, {"silent", to_array(silent)}};
+  if (!corosync_->send(json::serialize(m))) spdlog::debug("table offer not sent (Corosync busy); offering again");
+}
+
+void ClusterManager::heartbeat() {
+  if (stopping_) return;
+  send_state();
+  // An offer can be refused while the ring re-forms (CS_ERR_TRY_AGAIN): offer again until
+  // every member's offer is in. Repeated offers change nothing.
+  if (corosync_->connected() && !synced_) send_sync();
+  check_liveness();
+  heartbeat_timer_.expires_after(config_->cluster.timings.heartbeat_interval);
+  heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) heartbeat();
+  });
+}
+
+void ClusterManager::check_liveness() {
+  if (!corosync_->connected() || !synced_) return;
+  auto now = std::chrono::steady_clock::now();
+  for (auto& [id, p] : peers_) {
+    if (id == self_ || !p.member || p.silent) continue;
+    if (now - p.last_heard > config_->cluster.timings.liveness_timeout) {
+      // Any member may say it; the first delivery decides, the same for everyone.
+      json::object m{{"t", "silent"}, {"node", id}};
+      corosync_->send(json::serialize(m));
+    }
+  }
+}
+
+void ClusterManager::on_message(const CpgMember& from, const std::string& payload) {
+  boost::system::error_code ec;
+  json::value v = json::parse(payload, ec);
+  if (ec || !v.is_object()) {
+    spdlog::warn("ignoring a malformed cluster message from node {}", from.node);
+    return;
+  }
+  const json::object& o = v.get_object();
+  auto type = get_string(o, "t");
+  Peer* sender = peer(from.node);
+  if (!type || !sender) return;
+  sender->last_heard = std::chrono::steady_clock::now();
+
+  if (*type == "state") {
+    sender->seen_state = true;
+    sender->digest = get_string(o, "digest").value_or("");
+    sender->standby = get_bool(o, "standby");
+    sender->servable = get_strings(o, "servable");
+    sender->holding = get_strings(o, "holding");
+  } else if (*type == "sync") {
+    if (!sender->member) return;
+    Offer offer;
+    offer.version = get_uint(o, "version").value_or(0);
+    offer.from = from.node;
+    if (const auto* ow = o.if_contains("owners"); ow && ow->is_object()) {
+      for (const auto& kv : ow->get_object()) {
+        if ((kv.value().is_int64() || kv.value().is_uint64()) && peer(static_cast<uint32_t>(kv.value().to_number<int64_t>())))
+          offer.owners[std::string(kv.key())] = static_cast<uint32_t>(kv.value().to_number<int64_t>());
+      }
+    }
+    offer.proven = get_ids(o, "proven");
+    offer.silent = get_ids(o, "silent");
+    if (!best_offer_ || offer.version > best_offer_->version ||
+        (offer.version == best_offer_->version && offer.from < best_offer_->from)) {
+      best_offer_ = offer;
+    }
+    sync_from_.insert(from.node);
+    bool all = std::all_of(peers_.begin(), peers_.end(),
+                           [&](const auto& kv) { return !kv.second.member || sync_from_.count(kv.first); });
+    if (all && !synced_) {
+      version_ = best_offer_->version;
+      owners_ = best_offer_->owners;
+      for (auto& [id, p] : peers_) {
+        // Joiners were reset when they joined, before any offer was made, so every offer
+        // already reflects that; a fresh member learns here what the others knew.
+        p.proven_down = p.proven_down || best_offer_->proven.count(id) > 0;
+        p.silent = p.silent || best_offer_->silent.count(id) > 0;
+      }
+      synced_ = true;
+      spdlog::info("cluster table synced: version {}, {} owner(s)", version_, owners_.size());
+    }
+  } else if (*type == "assign") {
+    auto vip = get_string(o, "vip");
+    auto node = get_uint(o, "node");
+    if (!vip || !node || !config_->find_vip(*vip)) return;
+    pending_assign_.erase(*vip);
+    if (*node == 0) {
+      owners_.erase(*vip);
+    } else if (peer(static_cast<uint32_t>(*node))) {
+      owners_[*vip] = static_cast<uint32_t>(*node);
+    }
+    ++version_;
+    spdlog::info("VIP {} assigned to {}", *vip, *node == 0 ? "nobody" : peer(static_cast<uint32_t>(*node))->name);
+  } else if (*type == "fenced") {
+    auto node = get_uint(o, "node");
+    Peer* p = node ? peer(static_cast<uint32_t>(*node)) : nullptr;
+    if (!p) return;
+    if (p->member && !p->silent) {
+      spdlog::warn("ignoring a fence confirmation for {}: it is a live member", p->name);
+      return;
+    }
+    p->proven_down = true;
+    std::string by = get_string(o, "by").value_or("?");
+    spdlog::warn("node {} is proven down ({} confirmed it)", p->name, by);
+    if (cb_.alert) cb_.alert("node " + p->name + " fenced: confirmed by " + by);
+  } else if (*type == "silent") {
+    auto node = get_uint(o, "node");
+    Peer* p = node ? peer(static_cast<uint32_t>(*node)) : nullptr;
+    if (!p || p->silent) return;
+    p->silent = true;
+    spdlog::warn("node {} is silent: its daemon stopped heartbeating", p->name);
+    if (p->id == self_) {
+      // The others gave up on this daemon (it was paused or hung). Let go of everything
+      // now (the release deletes the addresses before returning), say so, then leave and
+      // rejoin as a fresh member: the others see a clean leave that follows the release.
+      release_all("the cluster declared this daemon silent");
+      if (cb_.alert) cb_.alert("this node was declared silent by the cluster; it released its VIPs and rejoins");
+      holding_.clear();
+      send_state();
+      asio::post(io_, [this] {
+        corosync_->stop();
+        corosync_->start();
+      });
+      return;
+    }
+  }
+  evaluate();
+}
+
+View ClusterManager::view() const {
+  View v;
+  v.quorate = quorate_;
+  for (const auto& [id, p] : peers_) {
+    NodeView n;
+    n.id = id;
+    n.name = p.name;
+    n.member = p.member;
+    n.alive = !p.silent;
+    n.standby = p.standby;
+    n.config_match = !p.seen_state || p.digest == config_->sha256;
+    n.servable = p.seen_state ? p.servable : std::set<std::string>{};
+    n.departure = p.departure;
+    n.proven_down = p.proven_down;
+    v.nodes.push_back(std::move(n));
+  }
+  v.owners = owners_;
+  return v;
+}
+
+Policy ClusterManager::policy() const {
+  Policy p;
+  for (const auto& vip : config_->vips) {
+    VipPolicy vp;
+    vp.name = vip.name;
+    vp.failback = vip.failback;
+    for (const auto& name : vip.prefer) {
+      if (const config::Node* n = config_->find_node(name)) vp.prefer.push_back(n->id);
+    }
+    p.vips.push_back(std::move(vp));
+  }
+  return p;
+}
+
+bool ClusterManager::coordinator() const {
+  for (const auto& [id, p] : peers_) {
+    if (p.member && !p.silent) return id == self_;  // peers_ is ordered by id
+  }
+  return false;
+}
+
+void ClusterManager::evaluate() {
+  if (stopping_) return;
+  plan_ = decide(view(), policy());
+  const Peer* me = peers_.count(self_) ? &peers_.at(self_) : nullptr;
+  bool able = corosync_->connected() && quorate_ && synced_ && me && !me->silent;
+  if (able && coordinator()) {
+    for (const auto& p : plan_.vips) {
+      if (p.blocked) continue;
+      auto cur = owners_.find(p.vip);
+      uint32_t want_owner = p.owner.value_or(0);
+      uint32_t have_owner = cur == owners_.end() ? 0 : cur->second;
+      if (want_owner == have_owner) continue;
+      auto pend = pending_assign_.find(p.vip);
+      if (pend != pending_assign_.end() && pend->second == want_owner) continue;
+      json::object m{{"t", "assign"}, {"vip", p.vip}, {"node", want_owner}, {"version", version_ + 1}};
+      if (corosync_->send(json::serialize(m))) pending_assign_[p.vip] = want_owner;
+    }
+  }
+  // This node's own decision: hold a VIP only when the table names it and nobody else
+  // still advertises holding it. While the members exchange tables after a membership
+  // change, keep what is held: a node joining must not make the holder blink. Quorum
+  // loss, a lost Corosync and being declared silent release at once (elsewhere).
+  bool may_hold = corosync_->connected() && quorate_ && me && !me->silent;
+  if (may_hold && !synced_) return;
+  for (const auto& vip : config_->vips) {
+    bool hold = false;
+    if (able) {
+      auto it = owners_.find(vip.name);
+      if (it != owners_.end() && it->second == self_) {
+        hold = std::none_of(peers_.begin(), peers_.end(), [&](const auto& kv) {
+          return kv.first != self_ && kv.second.member && kv.second.holding.count(vip.name);
+        });
+        if (!hold) spdlog::debug("VIP {}: waiting for the previous holder to release it", vip.name);
+      }
+    }
+    if (wanted_[vip.name] != hold) {
+      wanted_[vip.name] = hold;
+      if (cb_.want) cb_.want(vip.name, hold);
+    }
+  }
+}
+
+ClusterManager::Snapshot ClusterManager::snapshot() const {
+  Snapshot s;
+  s.connected = corosync_->connected();
+  s.quorate = quorate_;
+  s.synced = synced_;
+  s.version = version_;
+  for (const auto& [id, p] : peers_) {
+    if (p.member && !p.silent && !s.coordinator) s.coordinator = id;
+    NodeStatus n;
+    n.name = p.name;
+    n.id = id;
+    n.member = p.member;
+    n.alive = !p.silent;
+    n.standby = p.standby;
+    n.config_match = !p.seen_state || p.digest == config_->sha256;
+    n.proven_down = p.proven_down;
+    n.departure = p.departure == Departure::Clean ? "clean" : p.departure == Departure::Unclean ? "unclean" : "";
+    s.nodes.push_back(std::move(n));
+  }
+  for (const auto& [vip, id] : owners_) {
+    auto it = peers_.find(id);
+    s.owners[vip] = it == peers_.end() ? std::to_string(id) : it->second.name;
+  }
+  for (const auto& p : plan_.vips) s.reasons[p.vip] = p.reason;
+  for (uint32_t id : plan_.fence) {
+    auto it = peers_.find(id);
+    if (it != peers_.end()) s.fence.push_back(it->second.name);
+  }
+  return s;
+}
+
+}  // namespace hafront::cluster

@@ -1,0 +1,156 @@
+// The cluster part of hafrontd in corosync mode: keeps the replicated table from CPG
+// messages, runs decide() on it, and tells this node which VIPs to hold.
+//
+// Protocol (JSON messages in CPG's agreed order; every member applies the same messages
+// in the same order, so every member has the same table):
+//   state   {node, digest, standby, servable[], holding[]}  on change and every heartbeat
+//   assign  {vip, node, version}   ownership change; sent only by the coordinator (the
+//                                  quorate member with the lowest id) and only when
+//                                  decide() says so. The table changes only through these,
+//                                  so two members of a partition never both own a VIP.
+//   fenced  {node, by}             proof that a lost node is down (a confirmed fence, or
+//                                  an operator's `hafrontctl fence-confirm`)
+//   silent  {node}                 a member whose daemon stopped heartbeating while its
+//                                  Corosync stays: from then on it is lost uncleanly
+//   sync    {version, owners, proven[], silent[]}  after every membership change each
+//                                  member offers its table; once every member's offer is
+//                                  in, all adopt the highest version (the side that kept
+//                                  quorum, which is the side that could assign)
+//
+// This node holds VIP v only while: connected to Corosync, quorate, synced, the table
+// names it the owner, and no other member still advertises holding v (release before
+// acquire). Quorum loss or a lost Corosync connection releases everything at once.
+#pragma once
+
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/corosync_client.h"
+#include "cluster/placement.h"
+#include "config/config_types.h"
+
+namespace hafront::cluster {
+
+class ClusterManager {
+ public:
+  struct Callbacks {
+    // The decision for this node: hold (true) or release (false) each VIP.
+    std::function<void(const std::string& vip, bool hold)> want;
+    std::function<void(const std::string& message)> alert;
+  };
+
+  ClusterManager(boost::asio::io_context& io, std::shared_ptr<const config::Config> config, uint32_t self_id,
+                 Callbacks callbacks);
+  ~ClusterManager();
+
+  void start();
+  // Graceful stop: the caller has released every VIP; announce it and leave the group.
+  void stop();
+
+  // A new config (reload): policy and digest change; nodes and name cannot (restart).
+  void reconfigure(std::shared_ptr<const config::Config> config);
+
+  // What this node advertises.
+  void set_standby(bool standby);
+  void set_servable(const std::string& vip, bool servable);
+  void set_holding(const std::string& vip, bool holding);
+
+  // An operator confirms that a node is down (it was powered off by hand).
+  std::string fence_confirm(const std::string& node_name);
+
+  struct NodeStatus {
+    std::string name;
+    uint32_t id = 0;
+    bool member = false;
+    bool alive = true;
+    bool standby = false;
+    bool config_match = true;
+    bool proven_down = false;
+    std::string departure;  // "", "clean", "unclean"
+  };
+  struct Snapshot {
+    bool connected = false;
+    bool quorate = false;
+    bool synced = false;
+    std::optional<uint32_t> coordinator;
+    std::vector<NodeStatus> nodes;
+    std::map<std::string, std::string> owners;   // VIP -> node name
+    std::map<std::string, std::string> reasons;  // VIP -> why, from the latest plan
+    uint64_t version = 0;
+    std::vector<std::string> fence;              // nodes the plan wants fenced
+  };
+  Snapshot snapshot() const;
+
+ private:
+  struct Peer {
+    uint32_t id = 0;
+    std::string name;
+    bool member = false;
+    bool silent = false;
+    bool proven_down = false;
+    Departure departure = Departure::None;
+    bool seen_state = false;
+    std::string digest;
+    bool standby = false;
+    std::set<std::string> servable;
+    std::set<std::string> holding;
+    std::chrono::steady_clock::time_point last_heard{};
+  };
+
+  void on_connected(uint32_t node);
+  void on_disconnected(const std::string& why);
+  void on_message(const CpgMember& from, const std::string& payload);
+  void on_membership(const std::vector<CpgMember>& members, const std::vector<std::pair<CpgMember, LeaveReason>>& left,
+                     const std::vector<CpgMember>& joined);
+  void on_quorum(bool quorate);
+
+  void send_state();
+  void send_sync();
+  void heartbeat();
+  void check_liveness();
+  void evaluate();
+  View view() const;
+  Policy policy() const;
+  bool coordinator() const;
+  Peer* peer(uint32_t id);
+  void release_all(const std::string& why);
+
+  boost::asio::io_context& io_;
+  std::shared_ptr<const config::Config> config_;
+  uint32_t self_;
+  Callbacks cb_;
+  std::unique_ptr<CorosyncClient> corosync_;
+  boost::asio::steady_timer heartbeat_timer_;
+
+  std::map<uint32_t, Peer> peers_;  // every configured node
+  bool quorate_ = false;
+  bool synced_ = false;
+  std::set<uint32_t> sync_from_;  // members whose offer arrived since the last change
+  struct Offer {
+    uint64_t version = 0;
+    uint32_t from = 0;
+    std::map<std::string, uint32_t> owners;
+    std::set<uint32_t> proven, silent;
+  };
+  std::optional<Offer> best_offer_;
+  uint64_t version_ = 0;
+  std::map<std::string, uint32_t> owners_;
+  std::map<std::string, uint32_t> pending_assign_;  // sent, not yet delivered
+  Plan plan_;
+
+  bool standby_ = false;
+  std::set<std::string> servable_;
+  std::set<std::string> holding_;
+  std::map<std::string, bool> wanted_;  // last decision given to the VIP manager
+  bool stopping_ = false;
+};
+
+}  // namespace hafront::cluster

@@ -1,0 +1,162 @@
+"""Three hafront nodes, each with its own real Corosync, in the namespace test bed. The
+VIP uses the classic address driver; proof that a lost holder is down comes from
+`hafrontctl fence-confirm` (the fencing and lease drivers plug in there). Checked from
+the client namespace throughout: no two MACs ever answer for the VIP."""
+import datetime
+import os
+import re
+import subprocess
+import time
+
+import daemons
+import netns
+from daemons import HAFRONTCTL, Failure, Hafront, check, wait_for
+
+VIP = "192.0.2.100"
+CONFIG = """cluster:
+  name: bed
+  mode: corosync
+  nodes:
+    - {name: n1, id: 1, address: 192.0.2.11}
+    - {name: n2, id: 2, address: 192.0.2.12}
+    - {name: n3, id: 3, address: 192.0.2.13}
+  timings: {token: 300ms, heartbeat_interval: 100ms, liveness_timeout: 1s}
+vips:
+  v: {address: %s/24, interface: eth0, prefer: [n1], garp: {count: 3, interval: 50ms}}
+""" % VIP
+
+
+def corosync_conf(bed, cfg, node):
+    """hafrontctl corosync-conf, with what a test cluster needs on top: no crypto, logs on
+    stderr, a state folder of the node's own."""
+    text = subprocess.run([HAFRONTCTL, "corosync-conf", "-c", cfg, "--no-crypto"], check=True,
+                          capture_output=True, text=True).stdout
+    text = re.sub(r"logging \{.*?\n\}", "logging {\n    to_stderr: yes\n    to_syslog: no\n    timestamp: hires\n}",
+                  text, flags=re.S)
+    state = os.path.join(bed.dir, node.name + "-state")
+    os.makedirs(state, exist_ok=True)
+    text += "\nsystem {\n    state_dir: %s\n}\n" % state
+    path = os.path.join(bed.dir, node.name + "-corosync.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def log_time(line):
+    return datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+
+
+def first_line(text, pattern, after=0.0):
+    for line in text.splitlines():
+        if re.search(pattern, line) and log_time(line) >= after:
+            return log_time(line)
+    return None
+
+
+with netns.TestBed(nodes=3) as bed:
+    daemons.BED = bed
+    bed.write_hosts()
+    cfg = os.path.join(bed.dir, "cluster.yaml")
+    with open(cfg, "w") as f:
+        f.write(CONFIG)
+    coro = {}
+
+    def start_corosync(node):
+        run = os.path.join(bed.dir, node.name + "-run")
+        os.makedirs(run, exist_ok=True)
+        coro[node.name] = node.spawn(["corosync", "-f", "-c", corosync_conf(bed, cfg, node)],
+                                     log_path=os.path.join(bed.dir, node.name + "-corosync.log"), binds={"/run": run})
+
+    for n in bed.nodes:
+        start_corosync(n)
+    for n in bed.nodes:
+        wait_for(lambda n=n: n.run(["corosync-quorumtool", "-s"], check=False).returncode == 0, 15,
+                 "%s's corosync quorate" % n.name, interval=0.1)
+    check(True, "three real Corosyncs formed a quorate ring")
+
+    obs = bed.observer(vips=[VIP], interval_ms=5)
+    h = {n.name: Hafront(bed, n, config=cfg).start() for n in bed.nodes}
+    n1, n2, n3 = bed.nodes
+
+    def holder_seen_by(name):
+        return h[name].vip("v")["holder"]
+
+    # --- converge ------------------------------------------------------------------------------
+    h["n1"].wait_vip("v", "held", timeout=10)
+    for name in h:
+        wait_for(lambda name=name: holder_seen_by(name) == "n1", 5, "%s sees n1 as the holder" % name)
+    st = h["n2"].status()
+    check(st["cluster"]["mode"] == "corosync" and st["cluster"]["quorate"] and
+          [m["name"] for m in st["cluster"]["members"]] == ["n1", "n2", "n3"], "status: quorate, members n1 n2 n3")
+    check(client_answer := bed.client.arp_who_has(VIP) == {n1.mac}, "only n1 answers for the VIP")
+
+    # --- partition the holder away ---------------------------------------------------------------
+    t_cut = time.time()
+    n1.partition()
+    h2 = wait_for(lambda: (lambda v: v if "left the membership uncleanly" in v["reason"] else None)(h["n2"].vip("v")), 5,
+                  "the majority sees the holder lost")
+    check(h2["holder"] == "n1" and h2["state"] == "released", "majority: the VIP stays blocked on lost n1: %s" % h2["reason"])
+    wait_for(lambda: "NOT quorate" in h["n1"].log_text(), 5, "n1 loses quorum")
+    wait_for(lambda: re.search(r"VIP v .*held -> releasing", h["n1"].log_text()), 5, "n1 releases")
+    lost = first_line(h["n1"].log_text(), r"quorum: NOT quorate", t_cut - 1)
+    released = first_line(h["n1"].log_text(), r"VIP v .*held -> releasing", t_cut - 1)
+    check(lost is not None and released is not None and 0 <= (released - lost) <= 0.100,
+          "the minority released the VIP %.0f ms after losing quorum (limit 100 ms)" % ((released - lost) * 1000))
+    time.sleep(0.3)
+    check(bed.client.arp_who_has(VIP) == set(), "nobody answers while proof is missing")
+    check(not any(VIP in a for a in n2.addrs() + n3.addrs()), "no takeover without proof")
+    h["n2"].ctl("fence-confirm", "n1")
+    h["n2"].wait_vip("v", "held", timeout=5)
+    check(bed.client.arp_who_has(VIP) == {n2.mac}, "after the fence confirmation the VIP moved to n2")
+
+    # --- heal: n1 rejoins fresh; no failback ---------------------------------------------------
+    n1.heal()
+    wait_for(lambda: [m["name"] for m in h["n1"].status()["cluster"]["members"]] == ["n1", "n2", "n3"], 10,
+             "n1 rejoins")
+    wait_for(lambda: h["n1"].status()["cluster"]["quorate"], 5, "n1 quorate again")
+    wait_for(lambda: holder_seen_by("n1") == "n2", 5, "n1 learns the table: holder n2")
+    time.sleep(0.5)
+    check(h["n2"].vip("v")["state"] == "held" and h["n1"].vip("v")["state"] == "released",
+          "after the heal the VIP stays on n2 (no failback)")
+
+    # --- kill -9 the holder's Corosync ------------------------------------------------------
+    t_kill = time.time()
+    coro["n2"].kill()
+    wait_for(lambda: re.search(r"VIP v .*held -> releasing", h["n2"].log_text()[0:]) and
+             first_line(h["n2"].log_text(), r"VIP v .*held -> releasing", t_kill - 0.5), 5, "n2 releases")
+    lostc = first_line(h["n2"].log_text(), r"lost Corosync", t_kill - 0.5)
+    rel = first_line(h["n2"].log_text(), r"VIP v .*held -> releasing", t_kill - 0.5)
+    check(lostc is not None and rel is not None and rel - lostc <= 0.1,
+          "n2 released %.0f ms after losing its Corosync" % ((rel - lostc) * 1000))
+    wait_for(lambda: "left the membership uncleanly" in h["n1"].vip("v")["reason"], 5, "n1 sees n2 lost")
+    check(not any(VIP in a for a in n1.addrs() + n3.addrs()), "n1 and n3 wait for proof")
+    h["n1"].ctl("fence-confirm", "n2")
+    h["n1"].wait_vip("v", "held", timeout=5)
+    check(bed.client.arp_who_has(VIP) == {n1.mac}, "then the VIP moved to n1 (preferred)")
+
+    # --- SIGSTOP the holder's daemon (its Corosync keeps running) ----------------------------------
+    h["n1"].proc.stop()
+    wait_for(lambda: "went silent" in h["n3"].vip("v")["reason"], 5, "n3 sees n1's daemon silent")
+    check(h["n3"].vip("v")["holder"] == "n1", "the paused holder's VIP stays blocked: %s" % h["n3"].vip("v")["reason"])
+    check(not any(VIP in a for a in n3.addrs()), "no takeover from a paused holder without proof")
+    h["n1"].proc.cont()
+    wait_for(lambda: "declared this daemon silent" in h["n1"].log_text(), 5, "n1 learns it was declared silent")
+    h["n3"].wait_vip("v", "held", timeout=10)
+    check(not any(VIP in a for a in n1.addrs()), "after SIGCONT n1 released first; then, once it left cleanly, n3 took the VIP")
+    wait_for(lambda: holder_seen_by("n1") == "n3", 5, "n1 rejoined and sees n3 as the holder")
+    check(h["n1"].vip("v")["state"] == "released", "n1 rejoined as a fresh member; no failback")
+
+    # --- standby moves the VIP back ---------------------------------------------------------------
+    t_standby = time.monotonic()
+    h["n3"].ctl("standby")
+    h["n1"].wait_vip("v", "held", timeout=5)
+    first_n1 = obs.wait_answer(VIP, mac=n1.mac, after=t_standby, timeout=3)
+    last_n3 = obs.last_answer_from(VIP, n3.mac, before_t=time.monotonic())
+    t_first = first_n1["t"] if isinstance(first_n1, dict) else first_n1
+    t_last = last_n3["t"] if isinstance(last_n3, dict) else last_n3
+    check(t_last < t_first, "standby moved the VIP n3 -> n1, release before acquire: answer gap %.0f ms" % ((t_first - t_last) * 1000))
+
+    check(obs.macs_answering_at_once(VIP) <= 1, "throughout, never two MACs answered for the VIP in one probe round")
+    for x in h.values():
+        x.stop()
+print("corosync_cluster: all passed")
