@@ -84,6 +84,7 @@ Daemon::Daemon(asio::io_context& io, Options options, std::shared_ptr<const conf
       watchdog_timer_(io),
       loaded_at_(now_rfc3339()) {
   socket_path_ = options_.socket_override.value_or(config_->admin.socket);
+  standby_ = options_.standby;
 }
 
 std::optional<std::string> Daemon::start() {

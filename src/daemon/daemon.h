@@ -26,6 +26,7 @@ struct Options {
   std::string config_path;
   std::optional<std::string> node_name;  // --node; otherwise found from the config
   std::optional<std::string> socket_override;  // --socket; otherwise admin.socket
+  bool standby = false;                          // --standby: start holding no VIP
 };
 
 // Outcome of a reload attempt, for the log, the admin reply and status.

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", options.config_path, "config file")->capture_default_str();
   app.add_option("--node", node, "this node's name in cluster.nodes (default: found by address)");
   app.add_option("--socket", socket, "admin socket path (default: admin.socket from the config)");
+  app.add_flag("--standby", options.standby, "start in standby: hold no VIP until `hafrontctl unstandby`");
   app.set_version_flag("--version", HAFRONT_VERSION);
   CLI11_PARSE(app, argc, argv);
   if (!node.empty()) options.node_name = node;

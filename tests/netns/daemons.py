@@ -70,9 +70,11 @@ class Hafront:
             f.write(text)
         os.replace(self.config + ".tmp", self.config)
 
-    def start(self, wait=True):
-        self.proc = self.node.spawn([HAFRONTD, "-c", self.config, "--node", self.name, "--socket", self.socket],
-                                    log_path=self.log)
+    def start(self, wait=True, standby=False):
+        argv = [HAFRONTD, "-c", self.config, "--node", self.name, "--socket", self.socket]
+        if standby:
+            argv.append("--standby")
+        self.proc = self.node.spawn(argv, log_path=self.log)
         if wait:
             wait_for(lambda: not self.proc.alive() or self.answers(), 10, "%s's hafrontd" % self.name)
             if not self.proc.alive():
