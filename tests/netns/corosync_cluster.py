@@ -3,14 +3,13 @@ VIP uses the classic address driver; proof that a lost holder is down comes from
 `hafrontctl fence-confirm` (the fencing and lease drivers plug in there). Checked from
 the client namespace throughout: no two MACs ever answer for the VIP."""
 import datetime
-import os
 import re
-import subprocess
 import time
 
 import daemons
 import netns
-from daemons import HAFRONTCTL, Failure, Hafront, check, wait_for
+from corosync_cluster_lib import start_cluster
+from daemons import check, wait_for
 
 VIP = "192.0.2.100"
 CONFIG = """cluster:
@@ -26,22 +25,6 @@ vips:
 """ % VIP
 
 
-def corosync_conf(bed, cfg, node):
-    """hafrontctl corosync-conf, with what a test cluster needs on top: no crypto, logs on
-    stderr, a state folder of the node's own."""
-    text = subprocess.run([HAFRONTCTL, "corosync-conf", "-c", cfg, "--no-crypto"], check=True,
-                          capture_output=True, text=True).stdout
-    text = re.sub(r"logging \{.*?\n\}", "logging {\n    to_stderr: yes\n    to_syslog: no\n    timestamp: hires\n}",
-                  text, flags=re.S)
-    state = os.path.join(bed.dir, node.name + "-state")
-    os.makedirs(state, exist_ok=True)
-    text += "\nsystem {\n    state_dir: %s\n}\n" % state
-    path = os.path.join(bed.dir, node.name + "-corosync.conf")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
 def log_time(line):
     return datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f").timestamp()
 
@@ -55,27 +38,8 @@ def first_line(text, pattern, after=0.0):
 
 with netns.TestBed(nodes=3) as bed:
     daemons.BED = bed
-    bed.write_hosts()
-    cfg = os.path.join(bed.dir, "cluster.yaml")
-    with open(cfg, "w") as f:
-        f.write(CONFIG)
-    coro = {}
-
-    def start_corosync(node):
-        run = os.path.join(bed.dir, node.name + "-run")
-        os.makedirs(run, exist_ok=True)
-        coro[node.name] = node.spawn(["corosync", "-f", "-c", corosync_conf(bed, cfg, node)],
-                                     log_path=os.path.join(bed.dir, node.name + "-corosync.log"), binds={"/run": run})
-
-    for n in bed.nodes:
-        start_corosync(n)
-    for n in bed.nodes:
-        wait_for(lambda n=n: n.run(["corosync-quorumtool", "-s"], check=False).returncode == 0, 15,
-                 "%s's corosync quorate" % n.name, interval=0.1)
-    check(True, "three real Corosyncs formed a quorate ring")
-
+    h, coro = start_cluster(bed, CONFIG)
     obs = bed.observer(vips=[VIP], interval_ms=5)
-    h = {n.name: Hafront(bed, n, config=cfg).start() for n in bed.nodes}
     n1, n2, n3 = bed.nodes
 
     def holder_seen_by(name):
@@ -88,7 +52,7 @@ with netns.TestBed(nodes=3) as bed:
     st = h["n2"].status()
     check(st["cluster"]["mode"] == "corosync" and st["cluster"]["quorate"] and
           [m["name"] for m in st["cluster"]["members"]] == ["n1", "n2", "n3"], "status: quorate, members n1 n2 n3")
-    check(client_answer := bed.client.arp_who_has(VIP) == {n1.mac}, "only n1 answers for the VIP")
+    check(bed.client.arp_who_has(VIP) == {n1.mac}, "only n1 answers for the VIP")
 
     # --- partition the holder away ---------------------------------------------------------------
     t_cut = time.time()
