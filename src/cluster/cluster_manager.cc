@@ -122,6 +122,17 @@ void ClusterManager::set_holding(const std::string& vip, bool holding) {
   if (changed) send_state();
 }
 
+std::string ClusterManager::request_standby(const std::string& node_name, bool standby) {
+  const config::Node* n = config_->find_node(node_name);
+  if (!n) return "no node '" + node_name + "' in cluster.nodes";
+  if (!corosync_->connected()) return "not connected to Corosync";
+  const Peer* p = peers_.count(n->id) ? &peers_.at(n->id) : nullptr;
+  if (n->id != self_ && (!p || !p->member)) return "node " + node_name + " is not a member now";
+  json::object m{{"t", "standby"}, {"node", n->id}, {"on", standby}};
+  if (!corosync_->send(json::serialize(m))) return "Corosync is busy; try again";
+  return {};
+}
+
 std::string ClusterManager::fence_confirm(const std::string& node_name) {
   const config::Node* n = config_->find_node(node_name);
   if (!n) return "no node '" + node_name + "' in cluster.nodes";
@@ -337,6 +348,13 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     std::string by = get_string(o, "by").value_or("?");
     spdlog::warn("node {} is proven down ({} confirmed it)", p->name, by);
     if (cb_.alert) cb_.alert("node " + p->name + " fenced: confirmed by " + by);
+  } else if (*type == "standby") {
+    auto node = get_uint(o, "node");
+    if (node && *node == self_ && cb_.standby_requested) {
+      bool on = get_bool(o, "on");
+      spdlog::info("{} asked this node to {} standby", sender->name, on ? "enter" : "leave");
+      cb_.standby_requested(on);
+    }
   } else if (*type == "silent") {
     auto node = get_uint(o, "node");
     Peer* p = node ? peer(static_cast<uint32_t>(*node)) : nullptr;

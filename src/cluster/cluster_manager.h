@@ -12,6 +12,7 @@
 //                                  an operator's `hafrontctl fence-confirm`)
 //   silent  {node}                 a member whose daemon stopped heartbeating while its
 //                                  Corosync stays: from then on it is lost uncleanly
+//   standby {node, on}             ask a node to enter or leave standby (it advertises it)
 //   sync    {version, owners, proven[], silent[]}  after every membership change each
 //                                  member offers its table; once every member's offer is
 //                                  in, all adopt the highest version (the side that kept
@@ -45,6 +46,8 @@ class ClusterManager {
     // The decision for this node: hold (true) or release (false) each VIP.
     std::function<void(const std::string& vip, bool hold)> want;
     std::function<void(const std::string& message)> alert;
+    // Another node asked this one to enter (true) or leave (false) standby.
+    std::function<void(bool standby)> standby_requested;
   };
 
   ClusterManager(boost::asio::io_context& io, std::shared_ptr<const config::Config> config, uint32_t self_id,
@@ -62,6 +65,9 @@ class ClusterManager {
   void set_standby(bool standby);
   void set_servable(const std::string& vip, bool servable);
   void set_holding(const std::string& vip, bool holding);
+
+  // Asks `node_name` to enter or leave standby (it applies it to itself). Empty on success.
+  std::string request_standby(const std::string& node_name, bool standby);
 
   // An operator confirms that a node is down (it was powered off by hand).
   std::string fence_confirm(const std::string& node_name);

@@ -136,6 +136,33 @@ ScenarioLoad load_scenario(const std::string& path) {
   return parse_scenario(buf.str(), path);
 }
 
+Scenario scenario_from_config(const config::Config& c) {
+  Scenario sc;
+  sc.description = "steady state of " + c.source_path + ": every node up and able, nothing held yet";
+  sc.view.quorate = true;
+  std::vector<config::Node> nodes = c.cluster.nodes;
+  if (nodes.empty()) nodes.push_back(config::Node{"this-node", 1, {}, {}});  // standalone without a node list
+  for (const auto& n : nodes) {
+    NodeView nv;
+    nv.id = n.id;
+    nv.name = n.name;
+    nv.member = true;
+    for (const auto& v : c.vips) nv.servable.insert(v.name);
+    sc.view.nodes.push_back(std::move(nv));
+  }
+  sc.policy.spread = false;
+  for (const auto& v : c.vips) {
+    VipPolicy vp;
+    vp.name = v.name;
+    vp.failback = v.failback;
+    for (const auto& p : v.prefer) {
+      if (const config::Node* n = c.find_node(p)) vp.prefer.push_back(n->id);
+    }
+    sc.policy.vips.push_back(std::move(vp));
+  }
+  return sc;
+}
+
 std::string render(const Scenario& sc, const Plan& plan) {
   std::ostringstream o;
   auto name_of = [&](uint32_t id) {

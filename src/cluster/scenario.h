@@ -35,6 +35,10 @@ struct ScenarioLoad {
 };
 
 ScenarioLoad load_scenario(const std::string& path);
+
+// The steady state of a config: every node a quorate member, alive, able to serve every
+// VIP, nothing held yet. `hafrontctl simulate -c FILE` shows where the VIPs would go.
+Scenario scenario_from_config(const config::Config& config);
 ScenarioLoad parse_scenario(const std::string& text, const std::string& name);
 
 // The one-screen summary: the partition, each node, each VIP's placement and reason, the

@@ -296,3 +296,16 @@ int fence_confirm(const Target& target, const std::string& node) {
 }
 
 }  // namespace hafront::ctl
+
+namespace hafront::ctl {
+
+int simulate_config(const std::string& config_path) {
+  auto r = config::load_file(config_path);
+  for (const auto& d : r.diagnostics) std::cerr << d.format() << "\n";
+  if (!r.ok()) return 2;
+  cluster::Scenario sc = cluster::scenario_from_config(*r.config);
+  std::cout << cluster::render(sc, cluster::decide(sc.view, sc.policy));
+  return 0;
+}
+
+}  // namespace hafront::ctl

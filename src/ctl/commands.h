@@ -27,5 +27,6 @@ int corosync_conf(const std::string& config_path, bool crypto);
 // An operator confirms a node is down (powered off by hand): its VIPs may move.
 int fence_confirm(const Target& target, const std::string& node);
 int simulate_check(const std::string& dir, bool update);
+int simulate_config(const std::string& config_path);
 
 }  // namespace hafront::ctl

@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   simulate->add_option("scenarios", scenarios, "scenario files (YAML)");
   simulate->add_option("--check", check_dir, "compare every scenario in a folder with its .expected");
   simulate->add_flag("--update", update, "write the plans to the .expected files (review the diff)");
+  std::string simulate_config;
+  simulate->add_option("-c,--config", simulate_config, "show the steady-state plan of a config file");
 
   auto* corosync = app.add_subcommand("corosync-conf", "print corosync.conf for the cluster in a config file");
   std::string corosync_config;
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
   if (*reload) return hafront::ctl::reload(target);
   if (*simulate) {
     if (!check_dir.empty()) return hafront::ctl::simulate_check(check_dir, update);
+    if (!simulate_config.empty()) return hafront::ctl::simulate_config(simulate_config);
     if (scenarios.empty()) {
       std::cerr << "hafrontctl simulate: give scenario files or --check DIR\n";
       return 2;

@@ -96,6 +96,10 @@ std::optional<std::string> Daemon::start() {
     cluster::ClusterManager::Callbacks cc;
     cc.want = [this](const std::string& vip, bool hold) { vips_->set_wanted(vip, hold); };
     cc.alert = [this](const std::string& m) { alert(m); };
+    cc.standby_requested = [this](bool on) {
+      standby_ = on;
+      decide_vips();
+    };
     cluster_ = std::make_unique<cluster::ClusterManager>(io_, config_, self->id, cc);
   }
   vip::VipManager::Callbacks callbacks;
@@ -138,12 +142,17 @@ void Daemon::alert(const std::string& message) {
 }
 
 control::Reply Daemon::set_standby(const boost::json::object& args, bool standby) {
+  std::string target = node_name_;
   if (const auto* node = args.if_contains("node")) {
-    if (!node->is_string() || node->get_string() != node_name_) {
-      return control::Reply::failure(
-          std::string(cluster_ ? "run it on that node: this build puts only its own node" : "standalone mode: only this node") +
-          " (" + node_name_ + ") in standby");
-    }
+    if (!node->is_string()) return control::Reply::failure("\"node\" must be a node name");
+    target = std::string(node->get_string());
+  }
+  if (target != node_name_) {
+    if (!cluster_) return control::Reply::failure("standalone mode: only this node (" + node_name_ + ") can be put in standby");
+    // In a cluster the request travels to that node, which applies it to itself.
+    std::string err = cluster_->request_standby(target, standby);
+    if (!err.empty()) return control::Reply::failure(err);
+    return control::Reply::success(boost::json::object{{"node", target}, {"standby", standby}, {"requested", true}});
   }
   if (standby_ != standby) {
     standby_ = standby;

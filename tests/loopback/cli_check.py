@@ -18,6 +18,17 @@ for f in examples:
     r = run("check", "-c", f)
     check(r.returncode == 0 and ": ok" in r.stdout, "check accepts %s (%s)" % (os.path.basename(f), r.stderr.strip()))
 
+# simulate and corosync-conf work on the example configs.
+for f in examples:
+    r = run("simulate", "-c", f)
+    check(r.returncode == 0 and "plan:" in r.stdout and " -> " in r.stdout, "simulate -c %s" % os.path.basename(f))
+    r = run("corosync-conf", "-c", f)
+    if "mode: corosync" in open(f).read():
+        check(r.returncode == 0 and "nodelist {" in r.stdout and "corosync_votequorum" in r.stdout,
+              "corosync-conf -c %s" % os.path.basename(f))
+    else:
+        check(r.returncode == 2 and "only for mode: corosync" in r.stderr, "corosync-conf refuses standalone %s" % os.path.basename(f))
+
 # The whole invalid corpus, through the command line: exit 2 and each expected
 # FILE:LINE:COL: message on stderr.
 corpus = sorted(glob.glob(os.path.join(SOURCE_DIR, "tests", "config", "invalid", "*.yaml")))

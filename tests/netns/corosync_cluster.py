@@ -112,13 +112,14 @@ with netns.TestBed(nodes=3) as bed:
 
     # --- standby moves the VIP back ---------------------------------------------------------------
     t_standby = time.monotonic()
-    h["n3"].ctl("standby")
+    h["n1"].ctl("standby", "n3")  # asked from another node: the request travels over CPG
     h["n1"].wait_vip("v", "held", timeout=5)
     first_n1 = obs.wait_answer(VIP, mac=n1.mac, after=t_standby, timeout=3)
     last_n3 = obs.last_answer_from(VIP, n3.mac, before_t=time.monotonic())
     t_first = first_n1["t"] if isinstance(first_n1, dict) else first_n1
     t_last = last_n3["t"] if isinstance(last_n3, dict) else last_n3
     check(t_last < t_first, "standby moved the VIP n3 -> n1, release before acquire: answer gap %.0f ms" % ((t_first - t_last) * 1000))
+    check(h["n3"].status()["standby"] is True, "n3 reports itself in standby")
 
     check(obs.macs_answering_at_once(VIP) <= 1, "throughout, never two MACs answered for the VIP in one probe round")
     for x in h.values():
