@@ -379,6 +379,29 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
   evaluate();
 }
 
+std::string ClusterManager::cluster_digest() const {
+  std::map<std::string, std::pair<size_t, uint32_t>> votes;  // digest -> (count, lowest id)
+  for (const auto& [id, p] : peers_) {
+    if (!p.member || !p.seen_state) continue;
+    auto& v = votes[p.digest];
+    if (v.first++ == 0) v.second = id;
+  }
+  std::string best;
+  std::pair<size_t, uint32_t> best_vote{0, 0};
+  for (const auto& [digest, vote] : votes) {
+    if (vote.first > best_vote.first || (vote.first == best_vote.first && vote.second < best_vote.second)) {
+      best = digest;
+      best_vote = vote;
+    }
+  }
+  return best.empty() ? config_->sha256 : best;
+}
+
+bool ClusterManager::config_match(const Peer& p) const {
+  if (p.id == self_) return config_->sha256 == cluster_digest();
+  return !p.seen_state || p.digest == cluster_digest();
+}
+
 View ClusterManager::view() const {
   View v;
   v.quorate = quorate_;
@@ -389,7 +412,7 @@ View ClusterManager::view() const {
     n.member = p.member;
     n.alive = !p.silent;
     n.standby = p.standby;
-    n.config_match = !p.seen_state || p.digest == config_->sha256;
+    n.config_match = config_match(p);
     n.servable = p.seen_state ? p.servable : std::set<std::string>{};
     n.departure = p.departure;
     n.proven_down = p.proven_down;
@@ -415,7 +438,8 @@ Policy ClusterManager::policy() const {
 
 bool ClusterManager::coordinator() const {
   for (const auto& [id, p] : peers_) {
-    if (p.member && !p.silent) return id == self_;  // peers_ is ordered by id
+    // peers_ is ordered by id; a node running another config never coordinates.
+    if (p.member && !p.silent && config_match(p)) return id == self_;
   }
   return false;
 }
@@ -424,7 +448,7 @@ void ClusterManager::evaluate() {
   if (stopping_) return;
   plan_ = decide(view(), policy());
   const Peer* me = peers_.count(self_) ? &peers_.at(self_) : nullptr;
-  bool able = corosync_->connected() && quorate_ && synced_ && me && !me->silent;
+  bool able = corosync_->connected() && quorate_ && synced_ && me && !me->silent && config_match(*me);
   if (able && coordinator()) {
     for (const auto& p : plan_.vips) {
       if (p.blocked) continue;
@@ -469,14 +493,14 @@ ClusterManager::Snapshot ClusterManager::snapshot() const {
   s.synced = synced_;
   s.version = version_;
   for (const auto& [id, p] : peers_) {
-    if (p.member && !p.silent && !s.coordinator) s.coordinator = id;
+    if (p.member && !p.silent && config_match(p) && !s.coordinator) s.coordinator = id;
     NodeStatus n;
     n.name = p.name;
     n.id = id;
     n.member = p.member;
     n.alive = !p.silent;
     n.standby = p.standby;
-    n.config_match = !p.seen_state || p.digest == config_->sha256;
+    n.config_match = config_match(p);
     n.proven_down = p.proven_down;
     n.departure = p.departure == Departure::Clean ? "clean" : p.departure == Departure::Unclean ? "unclean" : "";
     s.nodes.push_back(std::move(n));
@@ -490,6 +514,7 @@ ClusterManager::Snapshot ClusterManager::snapshot() const {
     auto it = peers_.find(id);
     if (it != peers_.end()) s.fence.push_back(it->second.name);
   }
+  s.alerts = plan_.alerts;
   return s;
 }
 

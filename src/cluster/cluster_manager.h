@@ -92,6 +92,7 @@ class ClusterManager {
     std::map<std::string, std::string> reasons;  // VIP -> why, from the latest plan
     uint64_t version = 0;
     std::vector<std::string> fence;              // nodes the plan wants fenced
+    std::vector<std::string> alerts;             // the plan's alerts
   };
   Snapshot snapshot() const;
 
@@ -125,6 +126,10 @@ class ClusterManager {
   void evaluate();
   View view() const;
   Policy policy() const;
+  // The partition's config digest: the one most members advertise (ties: the lowest
+  // id's). Computed from ordered state messages, so every member gets the same answer.
+  std::string cluster_digest() const;
+  bool config_match(const Peer& p) const;
   bool coordinator() const;
   Peer* peer(uint32_t id);
   void release_all(const std::string& why);

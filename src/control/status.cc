@@ -8,6 +8,14 @@ namespace json = boost::json;
 json::value to_json(const Status& s) {
   json::array members;
   for (const auto& m : s.cluster.members) members.push_back(json::object{{"name", m.name}, {"id", m.id}});
+  json::array nodes, fence, plan_alerts;
+  for (const auto& n : s.cluster.nodes) {
+    nodes.push_back(json::object{{"name", n.name}, {"id", n.id}, {"member", n.member}, {"alive", n.alive},
+                                 {"standby", n.standby}, {"config_match", n.config_match},
+                                 {"proven_down", n.proven_down}, {"departure", n.departure}});
+  }
+  for (const auto& f : s.cluster.fence) fence.push_back(json::value(f));
+  for (const auto& a : s.cluster.plan_alerts) plan_alerts.push_back(json::value(a));
   json::array vips;
   for (const auto& v : s.vips) {
     vips.push_back(json::object{{"name", v.name},
@@ -46,7 +54,9 @@ json::value to_json(const Status& s) {
       {"uptime_seconds", s.uptime_seconds},
       {"cluster",
        json::object{{"name", s.cluster.name}, {"mode", s.cluster.mode}, {"quorate", s.cluster.quorate},
-                    {"members", std::move(members)}}},
+                    {"members", std::move(members)},
+                    {"coordinator", s.cluster.coordinator ? json::value(*s.cluster.coordinator) : json::value(nullptr)},
+                    {"nodes", std::move(nodes)}, {"fence", std::move(fence)}, {"alerts", std::move(plan_alerts)}}},
       {"vips", std::move(vips)},
       {"services", std::move(services)},
       {"config",
@@ -106,6 +116,19 @@ std::string render_text(const json::value& s) {
       << (quorate == "true" ? "quorate" : quorate == "false" ? "NOT quorate" : "quorum ?")
       << ", members: " << (members.empty() ? "none" : members) << "\n";
   if (str(s, "standby") == "true") out << "this node is in STANDBY: it holds no VIP\n";
+  for (const auto& n : arr(cluster, "nodes")) {
+    std::string facts = str(n, "member") == "true" ? "member" : "not a member";
+    if (str(n, "alive") == "false") facts += ", SILENT";
+    if (str(n, "departure") == "unclean") facts += ", left uncleanly";
+    if (str(n, "departure") == "clean") facts += ", left cleanly";
+    if (str(n, "proven_down") == "true") facts += ", proven down";
+    if (str(n, "standby") == "true") facts += ", standby";
+    if (str(n, "config_match") == "false") facts += ", CONFIG MISMATCH";
+    if (str(cluster, "coordinator") == str(n, "name")) facts += ", coordinator";
+    out << "  " << pad(str(n, "name"), 12) << facts << "\n";
+  }
+  for (const auto& f : arr(cluster, "fence")) out << "  to fence: " << (f.is_string() ? std::string(f.get_string()) : "?") << "\n";
+  for (const auto& a : arr(cluster, "alerts")) out << "  ! " << (a.is_string() ? std::string(a.get_string()) : "?") << "\n";
 
   const auto& vips = arr(s, "vips");
   out << "\nVIPs (" << vips.size() << ")\n";

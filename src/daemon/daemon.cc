@@ -303,7 +303,11 @@ control::Status Daemon::status() const {
     s.cluster.quorate = snap->connected && snap->quorate;
     for (const auto& n : snap->nodes) {
       if (n.member) s.cluster.members.push_back({n.name, n.id});
+      s.cluster.nodes.push_back({n.name, n.id, n.member, n.alive, n.standby, n.config_match, n.proven_down, n.departure});
+      if (snap->coordinator && *snap->coordinator == n.id) s.cluster.coordinator = n.name;
     }
+    s.cluster.fence = snap->fence;
+    s.cluster.plan_alerts = snap->alerts;
   } else {
     const config::Node* self = c.find_node(node_name_);
     cluster::ClusterView view = cluster::standalone_view(node_name_, self ? self->id : 1);

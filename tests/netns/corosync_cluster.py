@@ -8,8 +8,8 @@ import time
 
 import daemons
 import netns
-from corosync_cluster_lib import start_cluster
-from daemons import check, wait_for
+from corosync_cluster_lib import start_cluster, start_corosync
+from daemons import Hafront, check, wait_for
 
 VIP = "192.0.2.100"
 CONFIG = """cluster:
@@ -120,6 +120,46 @@ with netns.TestBed(nodes=3) as bed:
     t_last = last_n3["t"] if isinstance(last_n3, dict) else last_n3
     check(t_last < t_first, "standby moved the VIP n3 -> n1, release before acquire: answer gap %.0f ms" % ((t_first - t_last) * 1000))
     check(h["n3"].status()["standby"] is True, "n3 reports itself in standby")
+
+    # --- the killed Corosync comes back: n2's daemon reconnects as a fresh member ---------------
+    coro["n2"] = start_corosync(bed, h["n2"].config, n2)
+    wait_for(lambda: h["n2"].log_text().count("connected to Corosync as node 2") >= 2, 15, "n2 reconnects")
+    wait_for(lambda: "n2" in [m["name"] for m in h["n1"].status()["cluster"]["members"]], 10, "n2 a member again")
+    check(True, "after its Corosync restarted, n2's daemon reconnected and rejoined")
+
+    # --- a node running another config is flagged and never takes a VIP ------------------------
+    h["n2"].stop()
+    other = h["n2"].config + ".other"
+    with open(h["n2"].config) as f, open(other, "w") as g:
+        g.write(f.read() + "# an edit made on n2 only\n")
+    odd = Hafront(bed, n2, config=other).start()
+    wait_for(lambda: any(n["name"] == "n2" and n["member"] and not n["config_match"]
+                         for n in h["n1"].status()["cluster"]["nodes"]), 10, "n1 flags n2's config")
+    check(any(not n["config_match"] for n in odd.status()["cluster"]["nodes"] if n["name"] == "n2"),
+          "n2 itself knows it runs another config")
+    h["n1"].ctl("standby")  # n3 is in standby too: n2 is the only other node, and may not take it
+    wait_for(lambda: h["n1"].vip("v")["state"] == "released", 5, "n1 releases")
+    time.sleep(0.5)
+    check(odd.vip("v")["state"] == "released" and not any(VIP in a for a in n2.addrs()),
+          "the mismatched node did not take the VIP: %s" % h["n1"].vip("v")["reason"])
+    check(bed.client.arp_who_has(VIP) == set(), "nobody holds it (and an alert says why)")
+
+    # --- a holder that stops cleanly hands over without fencing ------------------------------
+    h["n3"].ctl("unstandby")
+    h["n3"].wait_vip("v", "held", timeout=5)
+    h["n1"].ctl("unstandby")
+    t_stop = time.monotonic()
+    h["n3"].stop()
+    h["n1"].wait_vip("v", "held", timeout=5)
+    st = h["n1"].status()
+    check([n for n in st["cluster"]["nodes"] if n["name"] == "n3"][0]["departure"] == "clean" and not st["cluster"]["fence"],
+          "n3 left cleanly: nobody is fenced")
+    first_n1 = obs.wait_answer(VIP, mac=n1.mac, after=t_stop, timeout=3)
+    last_n3 = obs.last_answer_from(VIP, n3.mac, before_t=time.monotonic())
+    t_first = first_n1["t"] if isinstance(first_n1, dict) else first_n1
+    t_last = last_n3["t"] if isinstance(last_n3, dict) else last_n3
+    check(t_last < t_first, "a stopping holder hands over, release before acquire: answer gap %.0f ms" % ((t_first - t_last) * 1000))
+    odd.stop()
 
     check(obs.macs_answering_at_once(VIP) <= 1, "throughout, never two MACs answered for the VIP in one probe round")
     for x in h.values():

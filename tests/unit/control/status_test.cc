@@ -9,7 +9,10 @@ Status sample() {
   Status s;
   s.node = "ctrl-0";
   s.version = "0.1.0";
-  s.cluster = {"overcloud", "standalone", true, {{"ctrl-0", 1}}};
+  s.cluster.name = "overcloud";
+  s.cluster.mode = "standalone";
+  s.cluster.quorate = true;
+  s.cluster.members = {{"ctrl-0", 1}};
   s.vips.push_back({"internal", "192.0.2.100/24", "eth0", "auto", std::nullopt, "released", "why"});
   s.services.push_back({"keystone", "http", "roundrobin", {"internal:5000"},
                         {{"ctrl-0", "192.0.2.10:5000", "unknown", "not checked"}}});
@@ -47,6 +50,24 @@ TEST(Status, TextShowsAFailedReload) {
   std::string t = render_text(to_json(s));
   EXPECT_NE(t.find("FAILED"), std::string::npos);
   EXPECT_NE(t.find("f.yaml:3:5: bad"), std::string::npos);
+}
+
+TEST(Status, ClusterNodesShowTheirState) {
+  Status s = sample();
+  s.cluster.mode = "corosync";
+  s.cluster.coordinator = "ctrl-0";
+  s.cluster.nodes = {{"ctrl-0", 1, true, true, false, true, false, ""},
+                     {"ctrl-1", 2, false, true, false, true, false, "unclean"},
+                     {"ctrl-2", 3, true, true, false, false, false, ""}};
+  s.cluster.fence = {"ctrl-1"};
+  auto v = to_json(s);
+  EXPECT_EQ(v.at("cluster").at("nodes").at(1).at("departure").as_string(), "unclean");
+  EXPECT_EQ(v.at("cluster").at("coordinator").as_string(), "ctrl-0");
+  std::string t = render_text(v);
+  EXPECT_NE(t.find("ctrl-0      member, coordinator"), std::string::npos) << t;
+  EXPECT_NE(t.find("ctrl-1      not a member, left uncleanly"), std::string::npos) << t;
+  EXPECT_NE(t.find("ctrl-2      member, CONFIG MISMATCH"), std::string::npos) << t;
+  EXPECT_NE(t.find("to fence: ctrl-1"), std::string::npos) << t;
 }
 
 TEST(Status, RenderingMalformedJsonDoesNotThrow) {
