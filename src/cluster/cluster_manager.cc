@@ -325,6 +325,12 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
       spdlog::info("cluster table synced: version {}, {} owner(s)", version_, owners_.size());
     }
   } else if (*type == "assign") {
+    // Only the coordinator assigns. Who that is follows from the ordered stream, so every
+    // member accepts or ignores the same assigns.
+    if (coordinator_id() != from.node) {
+      spdlog::warn("ignoring an assignment from {}, which is not the coordinator", sender->name);
+      return;
+    }
     auto vip = get_string(o, "vip");
     auto node = get_uint(o, "node");
     if (!vip || !node || !config_->find_vip(*vip)) return;
@@ -436,13 +442,15 @@ Policy ClusterManager::policy() const {
   return p;
 }
 
-bool ClusterManager::coordinator() const {
+std::optional<uint32_t> ClusterManager::coordinator_id() const {
   for (const auto& [id, p] : peers_) {
     // peers_ is ordered by id; a node running another config never coordinates.
-    if (p.member && !p.silent && config_match(p)) return id == self_;
+    if (p.member && !p.silent && config_match(p)) return id;
   }
-  return false;
+  return std::nullopt;
 }
+
+bool ClusterManager::coordinator() const { return coordinator_id() == self_; }
 
 void ClusterManager::evaluate() {
   if (stopping_) return;
@@ -492,9 +500,9 @@ ClusterManager::Snapshot ClusterManager::snapshot() const {
   s.quorate = quorate_;
   s.synced = synced_;
   s.version = version_;
+  s.coordinator = coordinator_id();
   for (const auto& [id, p] : peers_) {
-    if (p.member && !p.silent && config_match(p) && !s.coordinator) s.coordinator = id;
-    NodeStatus n;
+    NodeState n;
     n.name = p.name;
     n.id = id;
     n.member = p.member;

@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/cluster_types.h"
 #include "cluster/corosync_client.h"
 #include "cluster/placement.h"
 #include "config/config_types.h"
@@ -72,22 +73,12 @@ class ClusterManager {
   // An operator confirms that a node is down (it was powered off by hand).
   std::string fence_confirm(const std::string& node_name);
 
-  struct NodeStatus {
-    std::string name;
-    uint32_t id = 0;
-    bool member = false;
-    bool alive = true;
-    bool standby = false;
-    bool config_match = true;
-    bool proven_down = false;
-    std::string departure;  // "", "clean", "unclean"
-  };
   struct Snapshot {
     bool connected = false;
     bool quorate = false;
     bool synced = false;
     std::optional<uint32_t> coordinator;
-    std::vector<NodeStatus> nodes;
+    std::vector<NodeState> nodes;
     std::map<std::string, std::string> owners;   // VIP -> node name
     std::map<std::string, std::string> reasons;  // VIP -> why, from the latest plan
     uint64_t version = 0;
@@ -130,6 +121,7 @@ class ClusterManager {
   // id's). Computed from ordered state messages, so every member gets the same answer.
   std::string cluster_digest() const;
   bool config_match(const Peer& p) const;
+  std::optional<uint32_t> coordinator_id() const;
   bool coordinator() const;
   Peer* peer(uint32_t id);
   void release_all(const std::string& why);

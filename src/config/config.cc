@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace hafront::config {
 namespace {
@@ -121,6 +122,16 @@ std::vector<std::string> restart_required(const Config& running, const Config& n
   if (mine && !theirs) why.push_back("this node ('" + node_name + "') is no longer in cluster.nodes");
   if (mine && theirs && (mine->id != theirs->id || mine->address != theirs->address))
     why.push_back("this node's id or address changed in cluster.nodes");
+  if (running.cluster.mode == ClusterMode::Corosync) {
+    // The replicated table and corosync.conf are built from the node list.
+    auto identity = [](const Cluster& c) {
+      std::vector<std::tuple<std::string, uint32_t, Address>> out;
+      for (const auto& n : c.nodes) out.emplace_back(n.name, n.id, n.address);
+      return out;
+    };
+    if (identity(running.cluster) != identity(next.cluster))
+      why.push_back("cluster.nodes changed (names, ids or addresses); update corosync.conf and restart");
+  }
   if (running.admin.socket != next.admin.socket)
     why.push_back("admin.socket changed ('" + running.admin.socket + "' -> '" + next.admin.socket + "')");
   if (running.proxy.workers != next.proxy.workers) why.push_back("proxy.workers changed");

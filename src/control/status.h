@@ -7,6 +7,8 @@
 
 #include <boost/json.hpp>
 
+#include "cluster/cluster_types.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -44,25 +46,13 @@ struct MemberStatus {
   uint32_t id = 0;
 };
 
-// A configured node as this node's cluster table sees it (corosync mode).
-struct NodeStatus {
-  std::string name;
-  uint32_t id = 0;
-  bool member = false;
-  bool alive = true;
-  bool standby = false;
-  bool config_match = true;
-  bool proven_down = false;
-  std::string departure;  // "", "clean", "unclean"
-};
-
 struct ClusterStatus {
   std::string name;
   std::string mode;
   bool quorate = false;
   std::vector<MemberStatus> members;
   std::optional<std::string> coordinator;
-  std::vector<NodeStatus> nodes;       // corosync mode
+  std::vector<cluster::NodeState> nodes;  // corosync mode
   std::vector<std::string> fence;      // nodes the plan wants fenced
   std::vector<std::string> plan_alerts;
 };

@@ -303,7 +303,7 @@ control::Status Daemon::status() const {
     s.cluster.quorate = snap->connected && snap->quorate;
     for (const auto& n : snap->nodes) {
       if (n.member) s.cluster.members.push_back({n.name, n.id});
-      s.cluster.nodes.push_back({n.name, n.id, n.member, n.alive, n.standby, n.config_match, n.proven_down, n.departure});
+      s.cluster.nodes.push_back(n);
       if (snap->coordinator && *snap->coordinator == n.id) s.cluster.coordinator = n.name;
     }
     s.cluster.fence = snap->fence;

@@ -46,5 +46,16 @@ TEST(RestartRequired, ModeClusterNameAndSocketNeedARestart) {
   EXPECT_EQ(restart_required(*self, *moved, "n").size(), 1u);
 }
 
+TEST(RestartRequired, CorosyncNodeListChangesNeedARestartFencingDoesNot) {
+  const std::string head = "cluster:\n  name: c\n  mode: corosync\n  nodes:\n";
+  auto two = load(head + "    - {name: a, id: 1, address: 10.0.0.1}\n    - {name: b, id: 2, address: 10.0.0.2}\n");
+  auto three = load(head + "    - {name: a, id: 1, address: 10.0.0.1}\n    - {name: b, id: 2, address: 10.0.0.2}\n"
+                           "    - {name: c, id: 3, address: 10.0.0.3}\n");
+  auto fenced = load(head + "    - {name: a, id: 1, address: 10.0.0.1, fencing: [[f]]}\n"
+                            "    - {name: b, id: 2, address: 10.0.0.2}\nfence_devices: {f: {agent: fence_dummy}}\n");
+  EXPECT_EQ(restart_required(*two, *three, "a").size(), 1u);
+  EXPECT_TRUE(restart_required(*two, *fenced, "a").empty());
+}
+
 }  // namespace
 }  // namespace hafront::config
