@@ -28,6 +28,7 @@ struct LinkInfo {
   bool up = false;             // administratively up and carrier present
   bool noarp = false;          // IFF_NOARP (lo): no ARP/NA to send
   bool ipv6_disabled = false;  // net.ipv6.conf.IF.disable_ipv6 = 1, or no IPv6 at all
+  bool deleted = false;        // a notification that the interface is gone
 };
 
 struct MarkedAddress {

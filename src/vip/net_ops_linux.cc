@@ -110,8 +110,8 @@ std::optional<LinkInfo> parse_link_message(nlmsghdr* hdr) {
   l.ifindex = ifi->ifi_index;
   if (tb[IFLA_IFNAME]) l.name = nla_get_string(tb[IFLA_IFNAME]);
   if (tb[IFLA_ADDRESS] && nla_len(tb[IFLA_ADDRESS]) == 6) std::memcpy(l.mac.data(), nla_data(tb[IFLA_ADDRESS]), 6);
-  bool deleted = hdr->nlmsg_type == RTM_DELLINK;
-  l.up = !deleted && (ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & kIffLowerUp);
+  l.deleted = hdr->nlmsg_type == RTM_DELLINK;
+  l.up = !l.deleted && (ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & kIffLowerUp);
   l.noarp = ifi->ifi_flags & IFF_NOARP;
   return l;
 }

@@ -197,11 +197,20 @@ void VipManager::on_link(const LinkInfo& link) {
   for (auto& [name, e] : entries_) {
     bool same = e->link ? e->link->ifindex == link.ifindex : e->vip.interface == link.name;
     if (!same) continue;
-    if (!e->link || e->link->name != link.name || link.up != e->link->up) {
-      if (!e->link) {
-        resolve_link(*e);  // the interface appeared
-        continue;
-      }
+    if (!e->link) {
+      if (!link.deleted) resolve_link(*e);  // the interface appeared
+      continue;
+    }
+    if (link.deleted) {
+      // The address went with the interface: forget the index (a new interface of that
+      // name gets another), release, and wait for it to come back.
+      std::string why = "interface " + e->vip.interface + " was removed";
+      e->link.reset();
+      feed(*e, Event{EventKind::LinkDown, why});
+      set_servable(*e, false, why);
+      continue;
+    }
+    if (link.up != e->link->up) {
       e->link->up = link.up;
       e->link->mac = link.mac;
       if (link.up) set_servable(*e, true, "");

@@ -170,6 +170,28 @@ TEST_F(VipManagerTest, LinkDownReleasesAndLinkUpTakesItBack) {
   EXPECT_TRUE(mgr->view()[0].servable);
 }
 
+TEST_F(VipManagerTest, DeletedInterfaceReleasesAndARecreatedOneIsUsed) {
+  mgr->start();
+  mgr->configure({vip("internal", "192.0.2.100/24", "eth0")});
+  mgr->set_wanted("internal", true);
+  run();
+  net.calls.clear();
+  LinkInfo gone = net.links["eth0"];
+  gone.deleted = true;
+  gone.up = false;
+  net.links.erase("eth0");
+  net.watcher.link(gone);
+  run();
+  EXPECT_EQ(state("internal"), VipState::Released);
+  EXPECT_EQ(mgr->view()[0].reason, "interface eth0 was removed");
+  EXPECT_EQ(net.calls, V({"destroy-sockets 192.0.2.100"}));  // nothing to delete: it went with eth0
+  net.links["eth0"] = LinkInfo{12, "eth0", {2, 0, 0, 0, 0, 1}, true, false, false};  // a new index
+  net.watcher.link(net.links["eth0"]);
+  run();
+  EXPECT_EQ(state("internal"), VipState::Held);
+  EXPECT_NE(std::find(net.calls.begin(), net.calls.end(), "add 12 192.0.2.100/24"), net.calls.end());
+}
+
 TEST_F(VipManagerTest, ConflictKeepsTheAddressAwayAndAlerts) {
   net.conflict = Mac{2, 0, 0, 0, 0, 9};
   mgr->start();
