@@ -165,26 +165,27 @@ void CorosyncClient::schedule_reconnect() {
   });
 }
 
-void CorosyncClient::wait_cpg() {
-  if (!impl_->cpg_fd) return;
-  impl_->cpg_fd->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
-    if (ec == asio::error::operation_aborted || !impl_->cpg_open) return;
-    if (ec) return fail("CPG descriptor error: " + ec.message());
-    cs_error_t e = cpg_dispatch(impl_->cpg, CS_DISPATCH_ALL);
-    if (e != CS_OK && e != CS_ERR_TRY_AGAIN) return fail("CPG dispatch failed (error " + std::to_string(e) + ")");
-    if (impl_->cpg_open) wait_cpg();
+// Waits for `fd` to be readable, then dispatches the service's callbacks; again until the
+// service closes. A dispatch error means Corosync went away.
+void CorosyncClient::wait_service(asio::posix::stream_descriptor* fd, const bool* open, const char* what,
+                                  std::function<int()> dispatch) {
+  if (!fd) return;
+  fd->async_wait(asio::posix::stream_descriptor::wait_read, [this, fd, open, what, dispatch](boost::system::error_code ec) {
+    if (ec == asio::error::operation_aborted || !*open) return;
+    if (ec) return fail(std::string(what) + " descriptor error: " + ec.message());
+    int e = dispatch();
+    if (e != CS_OK && e != CS_ERR_TRY_AGAIN) return fail(std::string(what) + " dispatch failed (error " + std::to_string(e) + ")");
+    if (*open) wait_service(fd, open, what, dispatch);
   });
 }
 
+void CorosyncClient::wait_cpg() {
+  wait_service(impl_->cpg_fd.get(), &impl_->cpg_open, "CPG", [this] { return cpg_dispatch(impl_->cpg, CS_DISPATCH_ALL); });
+}
+
 void CorosyncClient::wait_quorum() {
-  if (!impl_->quorum_fd) return;
-  impl_->quorum_fd->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
-    if (ec == asio::error::operation_aborted || !impl_->quorum_open) return;
-    if (ec) return fail("quorum descriptor error: " + ec.message());
-    cs_error_t e = quorum_dispatch(impl_->quorum, CS_DISPATCH_ALL);
-    if (e != CS_OK && e != CS_ERR_TRY_AGAIN) return fail("quorum dispatch failed (error " + std::to_string(e) + ")");
-    if (impl_->quorum_open) wait_quorum();
-  });
+  wait_service(impl_->quorum_fd.get(), &impl_->quorum_open, "quorum",
+               [this] { return quorum_dispatch(impl_->quorum, CS_DISPATCH_ALL); });
 }
 
 bool CorosyncClient::send(const std::string& payload) {

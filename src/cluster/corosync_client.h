@@ -66,6 +66,8 @@ class CorosyncClient {
   void schedule_reconnect();
   void wait_cpg();
   void wait_quorum();
+  void wait_service(boost::asio::posix::stream_descriptor* fd, const bool* open, const char* what,
+                    std::function<int()> dispatch);
 
   boost::asio::io_context& io_;
   std::string group_;
