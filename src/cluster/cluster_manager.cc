@@ -299,8 +299,10 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     offer.from = from.node;
     if (const auto* ow = o.if_contains("owners"); ow && ow->is_object()) {
       for (const auto& kv : ow->get_object()) {
-        if ((kv.value().is_int64() || kv.value().is_uint64()) && peer(static_cast<uint32_t>(kv.value().to_number<int64_t>())))
-          offer.owners[std::string(kv.key())] = static_cast<uint32_t>(kv.value().to_number<int64_t>());
+        json::object one{{"id", kv.value()}};
+        auto id = get_uint(one, "id");  // never throws, whatever the number
+        if (id && *id <= 0x7fffffff && peer(static_cast<uint32_t>(*id)) && config_->find_vip(kv.key()))
+          offer.owners[std::string(kv.key())] = static_cast<uint32_t>(*id);
       }
     }
     offer.proven = get_ids(o, "proven");

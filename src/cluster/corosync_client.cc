@@ -34,9 +34,21 @@ struct CorosyncClient::Impl {
     return static_cast<CorosyncClient*>(ctx);
   }
 
+  // Nothing may unwind through corosync's C dispatch: every callback stops exceptions here.
+  template <typename F>
+  static void guarded(const char* what, F&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      spdlog::error("error while handling a Corosync {}: {}", what, e.what());
+    }
+  }
+
   static void on_deliver(cpg_handle_t h, const cpg_name*, uint32_t nodeid, uint32_t pid, void* msg, size_t len) {
     CorosyncClient* c = self(h);
-    if (c && c->cb_.message) c->cb_.message(CpgMember{nodeid, pid}, std::string(static_cast<const char*>(msg), len));
+    if (c && c->cb_.message) guarded("message", [&] {
+      c->cb_.message(CpgMember{nodeid, pid}, std::string(static_cast<const char*>(msg), len));
+    });
   }
 
   static void on_confchg(cpg_handle_t h, const cpg_name*, const cpg_address* members, size_t n_members,
@@ -48,14 +60,14 @@ struct CorosyncClient::Impl {
     for (size_t i = 0; i < n_members; ++i) m.push_back({members[i].nodeid, members[i].pid});
     for (size_t i = 0; i < n_left; ++i) l.push_back({{left[i].nodeid, left[i].pid}, reason(left[i].reason)});
     for (size_t i = 0; i < n_joined; ++i) j.push_back({joined[i].nodeid, joined[i].pid});
-    c->cb_.membership(m, l, j);
+    guarded("membership change", [&] { c->cb_.membership(m, l, j); });
   }
 
   static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t, uint32_t, uint32_t*) {
     const void* ctx = nullptr;
     quorum_context_get(h, &ctx);
     auto* c = static_cast<CorosyncClient*>(const_cast<void*>(ctx));
-    if (c && c->cb_.quorum) c->cb_.quorum(quorate != 0);
+    if (c && c->cb_.quorum) guarded("quorum change", [&] { c->cb_.quorum(quorate != 0); });
   }
 
   void close() {
