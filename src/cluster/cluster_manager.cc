@@ -31,12 +31,22 @@ std::optional<std::string> get_string(const json::object& o, std::string_view k)
   return std::string(v->get_string());
 }
 
+std::optional<uint64_t> as_uint(const json::value& v) {
+  if (v.is_uint64()) return v.get_uint64();
+  if (v.is_int64() && v.get_int64() >= 0) return static_cast<uint64_t>(v.get_int64());
+  return std::nullopt;
+}
+
 std::optional<uint64_t> get_uint(const json::object& o, std::string_view k) {
   const auto* v = o.if_contains(k);
-  if (!v) return std::nullopt;
-  if (v->is_uint64()) return v->get_uint64();
-  if (v->is_int64() && v->get_int64() >= 0) return static_cast<uint64_t>(v->get_int64());
-  return std::nullopt;
+  return v ? as_uint(*v) : std::nullopt;
+}
+
+// A node id as the config allows them (1..2^31-1); nullopt for anything else.
+std::optional<uint32_t> as_id(const json::value& v) {
+  auto n = as_uint(v);
+  if (!n || *n == 0 || *n > 0x7fffffff) return std::nullopt;
+  return static_cast<uint32_t>(*n);
 }
 
 bool get_bool(const json::object& o, std::string_view k) {
@@ -58,8 +68,7 @@ std::set<uint32_t> get_ids(const json::object& o, std::string_view k) {
   std::set<uint32_t> out;
   if (const auto* v = o.if_contains(k); v && v->is_array()) {
     for (const auto& x : v->get_array()) {
-      if (x.is_int64() && x.get_int64() > 0 && x.get_int64() <= 0x7fffffff) out.insert(static_cast<uint32_t>(x.get_int64()));
-      if (x.is_uint64() && x.get_uint64() > 0 && x.get_uint64() <= 0x7fffffff) out.insert(static_cast<uint32_t>(x.get_uint64()));
+      if (auto id = as_id(x)) out.insert(*id);
     }
   }
   return out;
@@ -299,10 +308,8 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     offer.from = from.node;
     if (const auto* ow = o.if_contains("owners"); ow && ow->is_object()) {
       for (const auto& kv : ow->get_object()) {
-        json::object one{{"id", kv.value()}};
-        auto id = get_uint(one, "id");  // never throws, whatever the number
-        if (id && *id <= 0x7fffffff && peer(static_cast<uint32_t>(*id)) && config_->find_vip(kv.key()))
-          offer.owners[std::string(kv.key())] = static_cast<uint32_t>(*id);
+        auto id = as_id(kv.value());
+        if (id && peer(*id) && config_->find_vip(kv.key())) offer.owners[std::string(kv.key())] = *id;
       }
     }
     offer.proven = get_ids(o, "proven");
@@ -333,17 +340,23 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
       spdlog::warn("ignoring an assignment from {}, which is not the coordinator", sender->name);
       return;
     }
+    // node 0 means nobody; any other id must be a configured node.
     auto vip = get_string(o, "vip");
-    auto node = get_uint(o, "node");
-    if (!vip || !node || !config_->find_vip(*vip)) return;
+    const auto* node_value = o.if_contains("node");
+    auto node = node_value ? as_uint(*node_value) : std::nullopt;
+    Peer* owner = node && *node != 0 ? (as_id(*node_value) ? peer(static_cast<uint32_t>(*node)) : nullptr) : nullptr;
+    if (!vip || !node || !config_->find_vip(*vip) || (*node != 0 && !owner)) {
+      spdlog::warn("ignoring a malformed assignment from {}", sender->name);
+      return;
+    }
     pending_assign_.erase(*vip);
-    if (*node == 0) {
+    if (owner) {
+      owners_[*vip] = owner->id;
+    } else {
       owners_.erase(*vip);
-    } else if (peer(static_cast<uint32_t>(*node))) {
-      owners_[*vip] = static_cast<uint32_t>(*node);
     }
     ++version_;
-    spdlog::info("VIP {} assigned to {}", *vip, *node == 0 ? "nobody" : peer(static_cast<uint32_t>(*node))->name);
+    spdlog::info("VIP {} assigned to {}", *vip, owner ? owner->name : "nobody");
   } else if (*type == "fenced") {
     auto node = get_uint(o, "node");
     Peer* p = node ? peer(static_cast<uint32_t>(*node)) : nullptr;
@@ -468,7 +481,7 @@ void ClusterManager::evaluate() {
       if (want_owner == have_owner) continue;
       auto pend = pending_assign_.find(p.vip);
       if (pend != pending_assign_.end() && pend->second == want_owner) continue;
-      json::object m{{"t", "assign"}, {"vip", p.vip}, {"node", want_owner}, {"version", version_ + 1}};
+      json::object m{{"t", "assign"}, {"vip", p.vip}, {"node", want_owner}};
       if (corosync_->send(json::serialize(m))) pending_assign_[p.vip] = want_owner;
     }
   }
@@ -500,20 +513,10 @@ ClusterManager::Snapshot ClusterManager::snapshot() const {
   Snapshot s;
   s.connected = corosync_->connected();
   s.quorate = quorate_;
-  s.synced = synced_;
-  s.version = version_;
   s.coordinator = coordinator_id();
-  for (const auto& [id, p] : peers_) {
-    NodeState n;
-    n.name = p.name;
-    n.id = id;
-    n.member = p.member;
-    n.alive = !p.silent;
-    n.standby = p.standby;
-    n.config_match = config_match(p);
-    n.proven_down = p.proven_down;
-    n.departure = p.departure == Departure::Clean ? "clean" : p.departure == Departure::Unclean ? "unclean" : "";
-    s.nodes.push_back(std::move(n));
+  for (const NodeView& v : view().nodes) {
+    const char* departure = v.departure == Departure::Clean ? "clean" : v.departure == Departure::Unclean ? "unclean" : "";
+    s.nodes.push_back({v.name, v.id, v.member, v.alive, v.standby, v.config_match, v.proven_down, departure});
   }
   for (const auto& [vip, id] : owners_) {
     auto it = peers_.find(id);

@@ -4,7 +4,7 @@
 // Protocol (JSON messages in CPG's agreed order; every member applies the same messages
 // in the same order, so every member has the same table):
 //   state   {node, digest, standby, servable[], holding[]}  on change and every heartbeat
-//   assign  {vip, node, version}   ownership change; sent only by the coordinator (the
+//   assign  {vip, node}            ownership change (node 0: nobody); sent only by the coordinator (the
 //                                  quorate member with the lowest id) and only when
 //                                  decide() says so. The table changes only through these,
 //                                  so two members of a partition never both own a VIP.
@@ -76,12 +76,10 @@ class ClusterManager {
   struct Snapshot {
     bool connected = false;
     bool quorate = false;
-    bool synced = false;
     std::optional<uint32_t> coordinator;
     std::vector<NodeState> nodes;
     std::map<std::string, std::string> owners;   // VIP -> node name
     std::map<std::string, std::string> reasons;  // VIP -> why, from the latest plan
-    uint64_t version = 0;
     std::vector<std::string> fence;              // nodes the plan wants fenced
     std::vector<std::string> alerts;             // the plan's alerts
   };
