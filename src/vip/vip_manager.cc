@@ -17,9 +17,7 @@ struct VipManager::Entry {
   std::optional<LinkInfo> link;  // nullopt while the interface is missing
   bool servable = false;
   std::string servable_reason;
-  size_t connections_closed = 0;
   asio::steady_timer refresh, retry, announce;
-  bool probing = false;
 };
 
 VipManager::VipManager(asio::io_context& io, NetOps& net, Callbacks callbacks)
@@ -92,13 +90,7 @@ void VipManager::set_wanted(const std::string& name, bool want) {
   auto it = entries_.find(name);
   if (it == entries_.end()) return;
   Entry& e = *it->second;
-  if (e.vip.driver == config::VipDriver::Lease) {
-    // Never fall back silently: an operator who asked for the lease's guarantee gets it or
-    // gets nothing.
-    set_servable(e, false, kNoLeaseDriver);
-    e.m.reason = kNoLeaseDriver;
-    return;
-  }
+  if (e.vip.driver == config::VipDriver::Lease) return;  // never servable: see set_servable()
   feed(e, Event{want ? EventKind::Want : EventKind::Unwant, ""});
 }
 
@@ -137,6 +129,7 @@ void VipManager::execute(Entry& e, const Action& action) {
     post_event(err.empty() ? Event{EventKind::AddressAdded, ""} : Event{EventKind::AddressAddFailed, err});
   } else if (std::holds_alternative<DeleteAddress>(action)) {
     std::string err = e.link ? net_.delete_address(e.link->ifindex, e.vip.address) : "";
+    if (!err.empty()) spdlog::error("VIP {}: cannot remove {} from {}: {}", name, e.vip.address.str(), e.vip.interface, err);
     post_event(err.empty() ? Event{EventKind::AddressDeleted, ""} : Event{EventKind::AddressDeleteFailed, err});
   } else if (const auto* n = std::get_if<Announce>(&action)) {
     announce(e, n->count, n->interval);
@@ -152,9 +145,9 @@ void VipManager::execute(Entry& e, const Action& action) {
     (c->kind == TimerKind::Refresh ? e.refresh : e.retry).cancel();
   } else if (std::holds_alternative<CloseConnections>(action)) {
     std::string error;
-    e.connections_closed = net_.destroy_sockets(e.vip.address.address, error);
+    size_t closed = net_.destroy_sockets(e.vip.address.address, error);
     if (!error.empty()) spdlog::warn("VIP {}: closing connections: {}", name, error);
-    if (e.connections_closed) spdlog::info("VIP {}: closed {} connection(s) on release", name, e.connections_closed);
+    if (closed) spdlog::info("VIP {}: closed {} connection(s) on release", name, closed);
   } else if (const auto* a = std::get_if<RaiseAlert>(&action)) {
     spdlog::error("{}", a->message);
     if (cb_.alert) cb_.alert(a->message);
@@ -232,7 +225,14 @@ void VipManager::resync() {
   }
 }
 
-void VipManager::set_servable(Entry& e, bool servable, const std::string& reason) {
+void VipManager::set_servable(Entry& e, bool servable, const std::string& given_reason) {
+  std::string reason = given_reason;
+  if (e.vip.driver == config::VipDriver::Lease) {
+    // Never fall back silently: an operator who asked for the lease's guarantee gets it or
+    // gets nothing, and the cluster must not assign this VIP to this node.
+    servable = false;
+    reason = kNoLeaseDriver;
+  }
   if (e.servable == servable && e.servable_reason == reason) return;
   e.servable = servable;
   e.servable_reason = reason;
@@ -243,14 +243,11 @@ void VipManager::drop(Entry& e) {
   e.refresh.cancel();
   e.retry.cancel();
   e.announce.cancel();
-  if (e.m.state != VipState::Released && e.link) {
-    std::string error;
-    e.connections_closed = net_.destroy_sockets(e.vip.address.address, error);
-    if (std::string err = net_.delete_address(e.link->ifindex, e.vip.address); !err.empty()) {
-      spdlog::error("VIP {}: cannot remove {} from {}: {}", e.vip.name, e.vip.address.str(), e.vip.interface, err);
-    } else {
-      spdlog::info("VIP {}: released {} from {}", e.vip.name, e.vip.address.str(), e.vip.interface);
-    }
+  // The machine's own release actions, carried out now whatever the machine was waiting
+  // for (the result events find the VIP released, or gone).
+  if (e.m.state != VipState::Released) {
+    execute(e, CloseConnections{});
+    execute(e, DeleteAddress{});
   }
   e.m.state = VipState::Released;
   if (cb_.state_changed) cb_.state_changed(e.vip.name, VipState::Released);
@@ -273,12 +270,10 @@ std::vector<VipView> VipManager::view() const {
     v.interface = e->vip.interface;
     v.driver = e->vip.driver == config::VipDriver::Lease ? "lease (unavailable)" : "address";
     v.state = e->m.state;
-    v.wanted = e->m.want;
     v.servable = e->servable;
     // A VIP this node cannot serve says why (missing interface, address in use, ...).
     bool blocked = !e->servable && e->m.state == VipState::Released && !e->servable_reason.empty();
     v.reason = blocked || e->m.reason.empty() ? e->servable_reason : e->m.reason;
-    v.connections_closed = e->connections_closed;
     out.push_back(std::move(v));
   }
   return out;

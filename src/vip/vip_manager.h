@@ -28,10 +28,8 @@ struct VipView {
   std::string interface;
   std::string driver;  // the driver in effect: "address" (auto means address in this build)
   VipState state = VipState::Released;
-  bool wanted = false;
   bool servable = false;   // this node could hold it: interface present and up, family usable
   std::string reason;      // why the VIP is in its state / not servable
-  size_t connections_closed = 0;  // by the last release
 };
 
 class VipManager {

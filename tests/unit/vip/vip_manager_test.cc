@@ -260,6 +260,9 @@ TEST_F(VipManagerTest, ReloadReleasesRemovedAndMovedVips) {
 }
 
 TEST_F(VipManagerTest, LeaseDriverIsRefusedNotReplacedByTheAddressDriver) {
+  std::vector<bool> reported;
+  cb.servable_changed = [&](const std::string&, bool servable, const std::string&) { reported.push_back(servable); };
+  mgr = std::make_unique<VipManager>(io, net, cb);
   mgr->start();
   config::Vip v = vip("leased", "192.0.2.100/24", "eth0");
   v.driver = config::VipDriver::Lease;
@@ -269,6 +272,8 @@ TEST_F(VipManagerTest, LeaseDriverIsRefusedNotReplacedByTheAddressDriver) {
   EXPECT_TRUE(net.calls.empty());
   auto view = mgr->view()[0];
   EXPECT_EQ(view.state, VipState::Released);
+  EXPECT_FALSE(view.servable);  // so the cluster never assigns it to this node
+  EXPECT_EQ(std::count(reported.begin(), reported.end(), true), 0);
   EXPECT_NE(view.reason.find("driver: lease is not available"), std::string::npos) << view.reason;
 }
 
