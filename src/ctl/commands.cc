@@ -45,6 +45,17 @@ bool resolve_socket(const Target& t, std::string& socket) {
   return true;
 }
 
+// Sends one command to the daemon. nullopt (exit code 2) when the socket cannot be found;
+// a failed reply is printed here, so callers only look at successful ones.
+std::optional<control::Reply> ask(const Target& t, std::string_view command, const boost::json::object& args = {},
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  std::string socket;
+  if (!resolve_socket(t, socket)) return std::nullopt;
+  control::Reply reply = control::call(socket, command, args, timeout);
+  if (!reply.ok) std::cerr << "hafrontctl: " << reply.error << "\n";
+  return reply;
+}
+
 }  // namespace
 
 int check(const std::vector<std::string>& files, bool quiet) {
@@ -69,27 +80,18 @@ int check(const std::vector<std::string>& files, bool quiet) {
 }
 
 int status(const Target& target, bool json) {
-  std::string socket;
-  if (!resolve_socket(target, socket)) return 2;
-  auto reply = control::call(socket, "status");
-  if (!reply.ok) {
-    std::cerr << "hafrontctl: " << reply.error << "\n";
-    return 1;
-  }
-  if (json) {
-    std::cout << boost::json::serialize(reply.result) << "\n";
-  } else {
-    std::cout << control::render_text(reply.result);
-  }
+  auto reply = ask(target, "status");
+  if (!reply) return 2;
+  if (!reply->ok) return 1;
+  std::cout << (json ? boost::json::serialize(reply->result) + "\n" : control::render_text(reply->result));
   return 0;
 }
 
 int reload(const Target& target) {
-  std::string socket;
-  if (!resolve_socket(target, socket)) return 2;
-  auto reply = control::call(socket, "reload", {}, std::chrono::seconds(30));
+  auto found = ask(target, "reload", {}, std::chrono::seconds(30));
+  if (!found) return 2;
+  const control::Reply& reply = *found;
   if (!reply.ok) {
-    std::cerr << "hafrontctl: " << reply.error << "\n";
     if (reply.details.is_object()) {
       if (const auto* errors = reply.details.get_object().if_contains("errors"); errors && errors->is_array()) {
         for (const auto& e : errors->get_array()) {
@@ -123,18 +125,14 @@ int reload(const Target& target) {
 namespace hafront::ctl {
 
 int standby(const Target& target, const std::string& node, bool on) {
-  std::string socket;
-  if (!resolve_socket(target, socket)) return 2;
   boost::json::object args;
   if (!node.empty()) args["node"] = node;
-  auto reply = control::call(socket, on ? "standby" : "unstandby", args);
-  if (!reply.ok) {
-    std::cerr << "hafrontctl: " << reply.error << "\n";
-    return 1;
-  }
+  auto reply = ask(target, on ? "standby" : "unstandby", args);
+  if (!reply) return 2;
+  if (!reply->ok) return 1;
   std::string name = "?";
-  if (reply.result.is_object()) {
-    if (const auto* n = reply.result.get_object().if_contains("node"); n && n->is_string()) name = std::string(n->get_string());
+  if (reply->result.is_object()) {
+    if (const auto* n = reply->result.get_object().if_contains("node"); n && n->is_string()) name = std::string(n->get_string());
   }
   std::cout << name << (on ? ": standby (holds no VIP)" : ": active (may hold VIPs)") << "\n";
   return 0;
@@ -284,13 +282,9 @@ int corosync_conf(const std::string& config_path, bool crypto) {
 namespace hafront::ctl {
 
 int fence_confirm(const Target& target, const std::string& node) {
-  std::string socket;
-  if (!resolve_socket(target, socket)) return 2;
-  auto reply = control::call(socket, "fence-confirm", boost::json::object{{"node", node}});
-  if (!reply.ok) {
-    std::cerr << "hafrontctl: " << reply.error << "\n";
-    return 1;
-  }
+  auto reply = ask(target, "fence-confirm", boost::json::object{{"node", node}});
+  if (!reply) return 2;
+  if (!reply->ok) return 1;
   std::cout << node << ": confirmed down; the cluster may move its VIPs\n";
   return 0;
 }

@@ -334,13 +334,11 @@ def who_has(ip, iface="eth0", timeout=0.2, src_ip=None):
         w.close()
 
 
-def garp(ip, iface="eth0", mac=None, count=1, interval_ms=0, reply=False):
+def _send_repeated(iface, mac, build, count, interval_ms):
+    """Sends build(sender_mac) count times, interval_ms apart, from iface."""
     w = Wire(iface)
     try:
-        m = mac_bytes(mac) if mac else w.mac
-        # The frame's Ethernet source is the announced MAC too, like a real GARP.
-        frame = arp_frame(2 if reply else 1, m, ip, ip,
-                          target_mac=BROADCAST if reply else ZERO_MAC)
+        frame = build(mac_bytes(mac) if mac else w.mac)
         for i in range(count):
             if i:
                 time.sleep(interval_ms / 1000.0)
@@ -348,20 +346,17 @@ def garp(ip, iface="eth0", mac=None, count=1, interval_ms=0, reply=False):
         return count
     finally:
         w.close()
+
+
+def garp(ip, iface="eth0", mac=None, count=1, interval_ms=0, reply=False):
+    # The frame's Ethernet source is the announced MAC too, like a real GARP.
+    return _send_repeated(iface, mac, lambda m: arp_frame(2 if reply else 1, m, ip, ip,
+                                                          target_mac=BROADCAST if reply else ZERO_MAC),
+                          count, interval_ms)
 
 
 def unsolicited_na(ip6, iface="eth0", mac=None, count=1, interval_ms=0):
-    w = Wire(iface)
-    try:
-        m = mac_bytes(mac) if mac else w.mac
-        frame = na_frame(m, str(ipaddress.IPv6Address(ip6)))
-        for i in range(count):
-            if i:
-                time.sleep(interval_ms / 1000.0)
-            w.send(frame)
-        return count
-    finally:
-        w.close()
+    return _send_repeated(iface, mac, lambda m: na_frame(m, str(ipaddress.IPv6Address(ip6))), count, interval_ms)
 
 
 _UNREACH = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
