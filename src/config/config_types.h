@@ -74,6 +74,9 @@ struct Node {
   uint32_t id = 0;  // Corosync node id, unique, >= 1
   Address address;  // ring address (Corosync link 0)
   FenceTopology fencing;
+  // Wait this long before fencing this node (Pacemaker's pcmk_delay_base): in a two-node
+  // fence race, the node with the delay survives.
+  Duration fence_delay{0};
 
   bool operator==(const Node&) const = default;
 };
@@ -94,12 +97,26 @@ struct ClusterTimings {
   bool operator==(const ClusterTimings&) const = default;
 };
 
+// How lost nodes are fenced (see src/fence/fencer.h).
+struct FencingOptions {
+  Duration timeout{60000};           // one fence request: every level, confirmations, retries
+  Duration random_delay{0};          // up to this much extra delay, at random (pcmk_delay_max)
+  Duration priority_delay{0};        // extra delay before fencing a node that holds VIPs, so
+                                     // in a fence race the holder shoots first
+                                     // (priority-fencing-delay)
+  Duration monitor_interval{60000};  // `monitor` of every device; 0 = never
+  std::vector<std::string> agent_dirs{"/usr/sbin", "/usr/local/sbin"};  // where fence_* live
+
+  bool operator==(const FencingOptions&) const = default;
+};
+
 struct Cluster {
   std::string name;
   ClusterMode mode = ClusterMode::Standalone;
   std::vector<Node> nodes;
   QuorumOptions quorum;
   ClusterTimings timings;
+  FencingOptions fencing;
 
   bool operator==(const Cluster&) const = default;
 };

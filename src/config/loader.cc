@@ -229,7 +229,7 @@ std::optional<SecretRef> Loader::read_secret(const Value& v) {
 }
 
 void Loader::read_cluster(const Value& v, Cluster& c) {
-  MapView m(ctx_, v, {"name", "mode", "nodes", "quorum", "timings"}, {"name"});
+  MapView m(ctx_, v, {"name", "mode", "nodes", "quorum", "timings", "fencing"}, {"name"});
   if (!m.valid()) return;
   if (auto n = m.find("name")) {
     if (auto s = detail::read_name(ctx_, *n)) c.name = *s;
@@ -273,6 +273,29 @@ void Loader::read_cluster(const Value& v, Cluster& c) {
     }
   }
 
+  if (auto f = m.find("fencing")) {
+    MapView fm(ctx_, *f, {"timeout", "random_delay", "priority_delay", "monitor_interval", "agent_dirs"});
+    fm.get("timeout", c.fencing.timeout, Duration{1000}, Duration{3'600'000});
+    fm.get("random_delay", c.fencing.random_delay, Duration{0}, Duration{600'000});
+    fm.get("priority_delay", c.fencing.priority_delay, Duration{0}, Duration{600'000});
+    fm.get("monitor_interval", c.fencing.monitor_interval, Duration{0}, Duration{86'400'000});
+    if (auto d = fm.find("agent_dirs")) {
+      c.fencing.agent_dirs.clear();
+      detail::for_each_item(ctx_, *d, [&](const Value& item) {
+        auto s = detail::read_string(ctx_, item);
+        if (!s) return;
+        if (s->empty() || (*s)[0] != '/') {
+          ctx_.error(item.place.mark, item.place.path + ": expected an absolute folder, got '" + *s + "'");
+          return;
+        }
+        c.fencing.agent_dirs.push_back(*s);
+      });
+      if (c.fencing.agent_dirs.empty() && d->node.IsSequence()) {
+        ctx_.error(d->place.mark, d->place.path + ": list at least one folder (Debian's agents are in /usr/sbin)");
+      }
+    }
+  }
+
   if (c.mode == ClusterMode::Standalone && c.nodes.size() > 1) {
     ctx_.error(nodes_place_.mark, "cluster.nodes: standalone mode runs one node; list at most one "
                                   "(or set mode: corosync)");
@@ -295,7 +318,8 @@ void Loader::read_cluster(const Value& v, Cluster& c) {
 }
 
 void Loader::read_node(const Value& v, Node& n) {
-  MapView m(ctx_, v, {"name", "id", "address", "fencing"}, {"name", "id", "address"});
+  MapView m(ctx_, v, {"name", "id", "address", "fencing", "fence_delay"}, {"name", "id", "address"});
+  m.get("fence_delay", n.fence_delay, Duration{0}, Duration{600'000});
   if (!m.valid()) return;
   if (auto x = m.find("name")) {
     if (auto s = detail::read_name(ctx_, *x)) n.name = *s;

@@ -12,6 +12,17 @@ const char* to_string(ExecStatus s) {
   return "?";
 }
 
+const char* to_string(Answer a) {
+  switch (a) {
+    case Answer::None: return "none";
+    case Answer::Ok: return "ok";
+    case Answer::Failed: return "failed";
+    case Answer::On: return "on";
+    case Answer::Off: return "off";
+  }
+  return "?";
+}
+
 const char* to_string(PowerState s) {
   switch (s) {
     case PowerState::Unknown: return "unknown";
