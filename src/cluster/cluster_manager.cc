@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include <random>
+
 namespace hafront::cluster {
 
 namespace asio = boost::asio;
@@ -47,6 +49,13 @@ std::optional<uint32_t> as_id(const json::value& v) {
   auto n = as_uint(v);
   if (!n || *n == 0 || *n > 0x7fffffff) return std::nullopt;
   return static_cast<uint32_t>(*n);
+}
+
+int64_t get_int(const json::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  if (v && v->is_int64()) return v->get_int64();
+  if (v && v->is_uint64() && v->get_uint64() <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(v->get_uint64());
+  return 0;
 }
 
 bool get_bool(const json::object& o, std::string_view k) {
@@ -103,6 +112,7 @@ void ClusterManager::start() {
 
 void ClusterManager::stop() {
   stopping_ = true;
+  drive_fencing(false);
   heartbeat_timer_.cancel();
   holding_.clear();
   send_state();  // the last word: holding nothing
@@ -152,6 +162,105 @@ std::string ClusterManager::fence_confirm(const std::string& node_name) {
   return {};
 }
 
+std::string ClusterManager::request_fence(const std::string& node_name) {
+  const config::Node* n = config_->find_node(node_name);
+  if (!n) return "no node '" + node_name + "' in cluster.nodes";
+  if (!corosync_->connected()) return "not connected to Corosync";
+  if (!quorate_) return "this partition is not quorate; it fences nobody";
+  if (!fence_executor(n->id)) return "no member of this partition can fence " + node_name;
+  json::object m{{"t", "fence_request"}, {"node", n->id}};
+  if (!corosync_->send(json::serialize(m))) return "Corosync is busy; try again";
+  return {};
+}
+
+void ClusterManager::fence_finished(const FenceEvent& e) {
+  const config::Node* n = config_->find_node(e.target);
+  if (!n) return;
+  fencing_.erase(n->id);
+  if (e.result != "off") fence_retry_at_[n->id] = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  json::array devices;
+  for (const auto& d : e.devices) devices.push_back(json::value(d));
+  json::object m{{"t", e.result == "off" ? "fenced" : "fence_failed"},
+                 {"node", n->id},
+                 {"by", peers_.count(self_) ? peers_.at(self_).name : std::string("?")},
+                 {"level", e.level},
+                 {"devices", std::move(devices)},
+                 {"reason", e.reason.substr(0, 2000)},
+                 {"rounds", e.rounds},
+                 {"requested", e.requested_ms},
+                 {"started", e.started_ms},
+                 {"finished", e.finished_ms},
+                 {"delay", e.delay_ms}};
+  outbox_.push_back(json::serialize(m));
+  flush_outbox();
+}
+
+void ClusterManager::flush_outbox() {
+  while (!outbox_.empty() && corosync_->connected()) {
+    if (!corosync_->send(outbox_.front())) return;  // busy: the next heartbeat tries again
+    outbox_.pop_front();
+  }
+}
+
+void ClusterManager::record(FenceEvent e) {
+  constexpr size_t kHistory = 200;
+  history_.push_back(std::move(e));
+  while (history_.size() > kHistory) history_.pop_front();
+}
+
+std::optional<uint32_t> ClusterManager::fence_executor(uint32_t target) const {
+  for (const auto& [id, p] : peers_) {
+    if (id != target && p.member && !p.silent && config_match(p)) return id;
+  }
+  return std::nullopt;
+}
+
+std::chrono::milliseconds ClusterManager::fence_delay(uint32_t target) const {
+  using std::chrono::milliseconds;
+  const auto& f = config_->cluster.fencing;
+  milliseconds delay{0};
+  if (const Peer* p = peers_.count(target) ? &peers_.at(target) : nullptr) {
+    if (const config::Node* n = config_->find_node(p->name)) delay += std::chrono::duration_cast<milliseconds>(n->fence_delay);
+  }
+  if (f.random_delay.count() > 0) {
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    delay += milliseconds{std::uniform_int_distribution<int64_t>(0, f.random_delay.count())(rng)};
+  }
+  // The node holding VIPs is fenced last, so in a two-node race it shoots first and the
+  // side that serves survives.
+  bool holds = std::any_of(owners_.begin(), owners_.end(), [&](const auto& kv) { return kv.second == target; });
+  if (holds) delay += std::chrono::duration_cast<milliseconds>(f.priority_delay);
+  return delay;
+}
+
+void ClusterManager::drive_fencing(bool able) {
+  std::set<uint32_t> targets;
+  if (able) {
+    for (uint32_t id : plan_.fence) targets.insert(id);
+    for (uint32_t id : manual_fence_) targets.insert(id);
+    std::erase_if(targets, [&](uint32_t id) { return fence_executor(id) != self_; });
+  }
+  for (auto it = fencing_.begin(); it != fencing_.end();) {
+    if (targets.count(*it)) {
+      ++it;
+      continue;
+    }
+    if (cb_.fence_cancel && peers_.count(*it)) cb_.fence_cancel(peers_.at(*it).name);
+    it = fencing_.erase(it);
+  }
+  auto now = std::chrono::steady_clock::now();
+  for (uint32_t id : targets) {
+    if (fencing_.count(id) || !cb_.fence_start) continue;
+    auto retry = fence_retry_at_.find(id);
+    if (retry != fence_retry_at_.end() && now < retry->second) continue;
+    const std::string& name = peers_.at(id).name;
+    auto delay = fence_delay(id);
+    spdlog::warn("fencing node {} (delay {} ms): {}", name, delay.count(),
+                 manual_fence_.count(id) ? "an operator asked for it" : "it was lost uncleanly");
+    if (cb_.fence_start(name, delay)) fencing_.insert(id);
+  }
+}
+
 ClusterManager::Peer* ClusterManager::peer(uint32_t id) {
   auto it = peers_.find(id);
   return it == peers_.end() ? nullptr : &it->second;
@@ -174,6 +283,7 @@ void ClusterManager::on_disconnected(const std::string& why) {
   quorate_ = false;
   synced_ = false;
   for (auto& [id, p] : peers_) p.member = false;
+  drive_fencing(false);
   release_all("lost the connection to Corosync (" + why + ")");
 }
 
@@ -262,6 +372,7 @@ void ClusterManager::heartbeat() {
   // An offer can be refused while the ring re-forms (CS_ERR_TRY_AGAIN): offer again until
   // every member's offer is in. Repeated offers change nothing.
   if (corosync_->connected() && !synced_) send_sync();
+  flush_outbox();
   check_liveness();
   heartbeat_timer_.expires_after(config_->cluster.timings.heartbeat_interval);
   heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
@@ -357,18 +468,71 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     }
     ++version_;
     spdlog::info("VIP {} assigned to {}", *vip, owner ? owner->name : "nobody");
-  } else if (*type == "fenced") {
+  } else if (*type == "fenced" || *type == "fence_failed") {
     auto node = get_uint(o, "node");
     Peer* p = node ? peer(static_cast<uint32_t>(*node)) : nullptr;
     if (!p) return;
+    FenceEvent e;
+    e.target = p->name;
+    e.executor = get_string(o, "by").value_or("?").substr(0, 64);
+    bool ok = *type == "fenced";
+    e.result = !ok ? "failed" : e.executor == "operator" ? "confirmed" : "off";
+    e.level = static_cast<int>(std::clamp<int64_t>(get_int(o, "level"), 0, 1000));
+    for (const auto& d : get_strings(o, "devices")) e.devices.push_back(d.substr(0, 200));
+    e.reason = get_string(o, "reason").value_or("").substr(0, 2000);
+    e.rounds = static_cast<int>(std::clamp<int64_t>(get_int(o, "rounds"), 0, 1'000'000));
+    e.requested_ms = get_int(o, "requested");
+    e.started_ms = get_int(o, "started");
+    e.finished_ms = get_int(o, "finished");
+    e.delay_ms = get_int(o, "delay");
+    if (e.finished_ms == 0) {
+      e.finished_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+    }
+    record(e);
+    if (!ok) {
+      manual_fence_.erase(p->id);  // an operator's request is one attempt; a lost node is retried
+      spdlog::error("fencing {} failed (executor {}): {}", p->name, e.executor, e.reason);
+      if (fence_failure_alerted_.insert(p->id).second && cb_.alert) {
+        cb_.alert("fencing " + p->name + " failed; VIPs it held stay down until it is fenced: " + e.reason);
+      }
+      evaluate();
+      return;
+    }
+    manual_fence_.erase(p->id);
+    fence_retry_at_.erase(p->id);
+    fence_failure_alerted_.erase(p->id);
+    std::string how = e.result == "confirmed" ? "confirmed by an operator"
+                                              : "by " + e.executor + " at level " + std::to_string(e.level) + " (" +
+                                                    [&] {
+                                                      std::string d;
+                                                      for (const auto& x : e.devices) d += (d.empty() ? "" : ", ") + x;
+                                                      return d;
+                                                    }() + ")";
     if (p->member && !p->silent) {
-      spdlog::warn("ignoring a fence confirmation for {}: it is a live member", p->name);
+      // A live member cannot be proven down: when it really was powered off, its
+      // departure follows and the plan fences it again (a cheap "already off").
+      if (p->id == self_) {
+        spdlog::error("a fence device reported this node off ({}), but it is running: check the device and plug mapping",
+                      how);
+        if (cb_.alert) cb_.alert("node " + p->name + " was reported fenced " + how + " but is still running: "
+                                 "check that fence device's mapping");
+      } else {
+        spdlog::warn("node {} fenced {}, still a member: proof waits for its departure", p->name, how);
+      }
+      evaluate();
       return;
     }
     p->proven_down = true;
-    std::string by = get_string(o, "by").value_or("?");
-    spdlog::warn("node {} is proven down ({} confirmed it)", p->name, by);
-    if (cb_.alert) cb_.alert("node " + p->name + " fenced: confirmed by " + by);
+    spdlog::warn("node {} is proven down: fenced {}", p->name, how);
+    if (cb_.alert) cb_.alert("node " + p->name + " fenced " + how);
+  } else if (*type == "fence_request") {
+    auto node = get_uint(o, "node");
+    Peer* p = node ? peer(static_cast<uint32_t>(*node)) : nullptr;
+    if (!p) return;
+    spdlog::warn("{} asked to fence node {}", sender->name, p->name);
+    manual_fence_.insert(p->id);
+    fence_retry_at_.erase(p->id);
   } else if (*type == "standby") {
     auto node = get_uint(o, "node");
     if (node && *node == self_ && cb_.standby_requested) {
@@ -489,6 +653,7 @@ void ClusterManager::evaluate() {
   // still advertises holding it. While the members exchange tables after a membership
   // change, keep what is held: a node joining must not make the holder blink. Quorum
   // loss, a lost Corosync and being declared silent release at once (elsewhere).
+  drive_fencing(able);
   bool may_hold = corosync_->connected() && quorate_ && me && !me->silent;
   if (may_hold && !synced_) return;
   for (const auto& vip : config_->vips) {
@@ -528,6 +693,10 @@ ClusterManager::Snapshot ClusterManager::snapshot() const {
     if (it != peers_.end()) s.fence.push_back(it->second.name);
   }
   s.alerts = plan_.alerts;
+  for (uint32_t id : fencing_) {
+    auto it = peers_.find(id);
+    if (it != peers_.end()) s.fencing.push_back(it->second.name);
+  }
   return s;
 }
 

@@ -8,8 +8,18 @@
 //                                  quorate member with the lowest id) and only when
 //                                  decide() says so. The table changes only through these,
 //                                  so two members of a partition never both own a VIP.
-//   fenced  {node, by}             proof that a lost node is down (a confirmed fence, or
-//                                  an operator's `hafrontctl fence-confirm`)
+//   fenced  {node, by, level, devices[], requested, started, finished, delay, rounds}
+//                                  proof that a lost node is down: a fence the executor ran
+//                                  and confirmed, or (by "operator") `hafrontctl fence-confirm`
+//   fence_failed {node, by, reason, ...}  a fence request that ran out of levels and time;
+//                                  every member records it and raises the alert
+//   fence_request {node}           an operator's `hafrontctl fence NODE`
+//
+// Fencing: the executor for a target is the lowest-id member of the quorate partition that
+// is alive, runs the partition's config and is not the target (for a lost node, that is
+// the coordinator). It fences the nodes the plan names, and targets of fence_request,
+// through the Callbacks (src/fence runs the agents), after a fence race delay, and
+// multicasts the outcome; only a `fenced` message makes a lost node proven down.
 //   silent  {node}                 a member whose daemon stopped heartbeating while its
 //                                  Corosync stays: from then on it is lost uncleanly
 //   standby {node, on}             ask a node to enter or leave standby (it advertises it)
@@ -26,6 +36,7 @@
 #include <boost/asio.hpp>
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -49,6 +60,12 @@ class ClusterManager {
     std::function<void(const std::string& message)> alert;
     // Another node asked this one to enter (true) or leave (false) standby.
     std::function<void(bool standby)> standby_requested;
+    // Start fencing a node after `delay`; the outcome comes back through fence_finished().
+    // False if it cannot start (already running).
+    std::function<bool(const std::string& node, std::chrono::milliseconds delay)> fence_start;
+    // Stop fencing a node (it came back, was proven down otherwise, or this node may no
+    // longer fence); no outcome follows.
+    std::function<void(const std::string& node)> fence_cancel;
   };
 
   ClusterManager(boost::asio::io_context& io, std::shared_ptr<const config::Config> config, uint32_t self_id,
@@ -72,6 +89,12 @@ class ClusterManager {
 
   // An operator confirms that a node is down (it was powered off by hand).
   std::string fence_confirm(const std::string& node_name);
+  // An operator asks the partition to fence a node now (`hafrontctl fence NODE`).
+  std::string request_fence(const std::string& node_name);
+  // The executor's outcome of a fence started through Callbacks::fence_start.
+  void fence_finished(const FenceEvent& outcome);
+  // Every fence this node learnt of, oldest first (bounded).
+  const std::deque<FenceEvent>& fence_history() const { return history_; }
 
   struct Snapshot {
     bool connected = false;
@@ -82,6 +105,7 @@ class ClusterManager {
     std::map<std::string, std::string> reasons;  // VIP -> why, from the latest plan
     std::vector<std::string> fence;              // nodes the plan wants fenced
     std::vector<std::string> alerts;             // the plan's alerts
+    std::vector<std::string> fencing;            // fences this node is running now
   };
   Snapshot snapshot() const;
 
@@ -123,6 +147,12 @@ class ClusterManager {
   bool coordinator() const;
   Peer* peer(uint32_t id);
   void release_all(const std::string& why);
+  // Fencing: which node executes a fence of `target`, and starting/stopping this node's.
+  std::optional<uint32_t> fence_executor(uint32_t target) const;
+  void drive_fencing(bool able);
+  std::chrono::milliseconds fence_delay(uint32_t target) const;
+  void record(FenceEvent e);
+  void flush_outbox();
 
   boost::asio::io_context& io_;
   std::shared_ptr<const config::Config> config_;
@@ -152,6 +182,13 @@ class ClusterManager {
   std::set<std::string> holding_;
   std::map<std::string, bool> wanted_;  // last decision given to the VIP manager
   bool stopping_ = false;
+
+  std::set<uint32_t> manual_fence_;   // fence_request targets not yet fenced
+  std::set<uint32_t> fencing_;        // fences this node runs now
+  std::map<uint32_t, std::chrono::steady_clock::time_point> fence_retry_at_;  // after a failure
+  std::set<uint32_t> fence_failure_alerted_;
+  std::deque<FenceEvent> history_;
+  std::deque<std::string> outbox_;    // fence reports Corosync refused for now; sent again
 };
 
 }  // namespace hafront::cluster

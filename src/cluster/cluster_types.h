@@ -24,6 +24,22 @@ struct NodeState {
   std::string departure;      // "", "clean", "unclean"
 };
 
+// One entry of the fence history, as every member learns it from the cluster messages: a
+// fence run by the partition's executor, or an operator's confirmation.
+struct FenceEvent {
+  std::string target;               // node name
+  std::string executor;             // the node that ran the agents, or "operator"
+  std::string result;               // "off" (fenced and confirmed), "failed", "confirmed" (by hand)
+  int level = 0;                    // the level that fenced it
+  std::vector<std::string> devices; // its devices ("pdu-a:3" with a plug)
+  std::string reason;               // why it failed, in the agents' words
+  int rounds = 0;                   // passes over the topology
+  int64_t requested_ms = 0;         // Unix time, milliseconds
+  int64_t started_ms = 0;           // after the fence race delay
+  int64_t finished_ms = 0;
+  int64_t delay_ms = 0;
+};
+
 // What this node knows of the cluster at one instant.
 struct ClusterView {
   bool quorate = false;

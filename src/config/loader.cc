@@ -431,7 +431,11 @@ void Loader::read_fence_devices(const Value& v, std::map<std::string, FenceDevic
                                        "write '" + k + "_file: PATH'");
         continue;
       }
-      if (k.size() > 5 && k.compare(k.size() - 5, 5, "_file") == 0) {
+      // PARAM_file holds a secret parameter's value; other *_file parameters of the agents
+      // (identity_file, debug_file) are plain paths passed on as they are.
+      if (k.size() > 5 && k.compare(k.size() - 5, 5, "_file") == 0 &&
+          std::find(std::begin(kInlineSecretParams), std::end(kInlineSecretParams), k.substr(0, k.size() - 5)) !=
+              std::end(kInlineSecretParams)) {
         if (auto s = read_secret(val)) d.secrets[k.substr(0, k.size() - 5)] = *s;
         continue;
       }

@@ -1,9 +1,26 @@
 #include "control/status.h"
 
+#include <ctime>
+#include <iomanip>
 #include <sstream>
 
 namespace hafront::control {
 namespace json = boost::json;
+
+namespace {
+json::array strings(const std::vector<std::string>& v) {
+  json::array a;
+  for (const auto& x : v) a.push_back(json::value(x));
+  return a;
+}
+}  // namespace
+
+json::value to_json(const cluster::FenceEvent& e) {
+  return json::object{{"target", e.target},   {"executor", e.executor},     {"result", e.result},
+                      {"level", e.level},     {"devices", strings(e.devices)}, {"reason", e.reason},
+                      {"rounds", e.rounds},   {"requested_ms", e.requested_ms}, {"started_ms", e.started_ms},
+                      {"finished_ms", e.finished_ms}, {"delay_ms", e.delay_ms}};
+}
 
 json::value to_json(const Status& s) {
   json::array members;
@@ -16,6 +33,12 @@ json::value to_json(const Status& s) {
   }
   for (const auto& f : s.cluster.fence) fence.push_back(json::value(f));
   for (const auto& a : s.cluster.plan_alerts) plan_alerts.push_back(json::value(a));
+  json::array devices;
+  for (const auto& d : s.cluster.fence_devices) {
+    devices.push_back(json::object{{"name", d.name}, {"agent", d.agent}, {"state", d.state}, {"reason", d.reason},
+                                   {"checked_ms", d.checked_ms}, {"elapsed_ms", d.elapsed_ms},
+                                   {"protects", strings(d.protects)}});
+  }
   json::array vips;
   for (const auto& v : s.vips) {
     vips.push_back(json::object{{"name", v.name},
@@ -56,7 +79,9 @@ json::value to_json(const Status& s) {
        json::object{{"name", s.cluster.name}, {"mode", s.cluster.mode}, {"quorate", s.cluster.quorate},
                     {"members", std::move(members)},
                     {"coordinator", s.cluster.coordinator ? json::value(*s.cluster.coordinator) : json::value(nullptr)},
-                    {"nodes", std::move(nodes)}, {"fence", std::move(fence)}, {"alerts", std::move(plan_alerts)}}},
+                    {"nodes", std::move(nodes)}, {"fence", std::move(fence)}, {"alerts", std::move(plan_alerts)},
+                    {"fencing", strings(s.cluster.fencing)}, {"fence_devices", std::move(devices)},
+                    {"last_fence", s.cluster.last_fence ? to_json(*s.cluster.last_fence) : json::value(nullptr)}}},
       {"vips", std::move(vips)},
       {"services", std::move(services)},
       {"config",
@@ -128,7 +153,23 @@ std::string render_text(const json::value& s) {
     out << "  " << pad(str(n, "name"), 12) << facts << "\n";
   }
   for (const auto& f : arr(cluster, "fence")) out << "  to fence: " << (f.is_string() ? std::string(f.get_string()) : "?") << "\n";
+  for (const auto& f : arr(cluster, "fencing")) out << "  fencing now: " << (f.is_string() ? std::string(f.get_string()) : "?") << "\n";
   for (const auto& a : arr(cluster, "alerts")) out << "  ! " << (a.is_string() ? std::string(a.get_string()) : "?") << "\n";
+  const auto& last = obj(cluster, "last_fence");
+  if (last.is_object()) {
+    out << "  last fence: " << str(last, "target") << " " << str(last, "result") << " by " << str(last, "executor");
+    if (str(last, "result") == "failed") out << " — " << str(last, "reason");
+    out << "\n";
+  }
+  const auto& devices = arr(cluster, "fence_devices");
+  if (!devices.empty()) {
+    out << "fence devices:";
+    for (const auto& d : devices) {
+      out << " " << str(d, "name") << "=" << str(d, "state");
+      if (str(d, "state") == "failed") out << " (" << str(d, "reason") << ")";
+    }
+    out << "\n";
+  }
 
   const auto& vips = arr(s, "vips");
   out << "\nVIPs (" << vips.size() << ")\n";
@@ -163,6 +204,44 @@ std::string render_text(const json::value& s) {
   if (str(reload, "ok") == "false") {
     out << "last reload at " << str(reload, "at") << " FAILED; still running the config above:\n";
     for (const auto& e : arr(reload, "errors")) out << "  " << (e.is_string() ? std::string(e.get_string()) : "?") << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace hafront::control
+
+namespace hafront::control {
+
+std::string render_fence_history(const json::value& reply) {
+  const auto& history = arr(reply, "history");
+  if (history.empty()) return "no fencing recorded since this daemon started\n";
+  std::ostringstream out;
+  for (const auto& e : history) {
+    int64_t finished = 0;
+    if (e.is_object()) {
+      if (const auto* f = e.get_object().if_contains("finished_ms"); f && f->is_int64()) finished = f->get_int64();
+    }
+    std::time_t secs = static_cast<std::time_t>(finished / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    out << when << "." << std::setw(3) << std::setfill('0') << (finished % 1000) << std::setfill(' ') << "Z  "
+        << pad(str(e, "target"), 10) << pad(str(e, "result"), 10) << "by " << pad(str(e, "executor"), 10);
+    std::string result = str(e, "result");
+    if (result == "off") {
+      std::string devices;
+      for (const auto& d : arr(e, "devices")) devices += (devices.empty() ? "" : ", ") + (d.is_string() ? std::string(d.get_string()) : "?");
+      out << "level " << str(e, "level") << " (" << devices << ")";
+      int64_t started = 0, delay = 0;
+      if (const auto* f = e.get_object().if_contains("started_ms"); f && f->is_int64()) started = f->get_int64();
+      if (const auto* f = e.get_object().if_contains("delay_ms"); f && f->is_int64()) delay = f->get_int64();
+      if (started > 0 && finished >= started) out << " in " << (finished - started) << " ms";
+      if (delay > 0) out << " after a " << delay << " ms delay";
+    } else if (result == "failed") {
+      out << "after " << str(e, "rounds") << " attempt(s): " << str(e, "reason");
+    }
+    out << "\n";
   }
   return out.str();
 }

@@ -46,6 +46,16 @@ struct MemberStatus {
   uint32_t id = 0;
 };
 
+struct FenceDeviceStatus {
+  std::string name;
+  std::string agent;
+  std::string state;   // unknown | ok | failed (the last periodic monitor)
+  std::string reason;
+  int64_t checked_ms = 0;
+  int64_t elapsed_ms = 0;
+  std::vector<std::string> protects;  // nodes whose fencing uses it
+};
+
 struct ClusterStatus {
   std::string name;
   std::string mode;
@@ -54,6 +64,9 @@ struct ClusterStatus {
   std::optional<std::string> coordinator;
   std::vector<cluster::NodeState> nodes;  // corosync mode
   std::vector<std::string> fence;      // nodes the plan wants fenced
+  std::vector<std::string> fencing;    // fences this node is running now
+  std::vector<FenceDeviceStatus> fence_devices;
+  std::optional<cluster::FenceEvent> last_fence;
   std::vector<std::string> plan_alerts;
 };
 
@@ -85,6 +98,10 @@ struct Status {
 };
 
 boost::json::value to_json(const Status& status);
+boost::json::value to_json(const cluster::FenceEvent& event);
+
+// `hafrontctl fence-history`: one line per fence, oldest first.
+std::string render_fence_history(const boost::json::value& reply);
 
 // The readable summary. Tolerates missing or ill-typed fields (shows '?').
 std::string render_text(const boost::json::value& status);

@@ -6,11 +6,17 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <set>
 #include <sstream>
+#include <thread>
+#include <variant>
 
 #include "cluster/corosync_conf.h"
 #include "cluster/scenario.h"
 #include "config/config.h"
+#include "fence/agent_runner.h"
+#include "fence/metadata.h"
 #include "control/admin_client.h"
 #include "control/status.h"
 
@@ -58,7 +64,72 @@ std::optional<control::Reply> ask(const Target& t, std::string_view command, con
 
 }  // namespace
 
-int check(const std::vector<std::string>& files, bool quiet) {
+namespace {
+
+// Each fence device against its agent's own metadata (`fence_X` with action=metadata):
+// required parameters present, unknown ones reported. Returns the number of errors.
+int check_fence_devices(const std::string& file, const config::Config& c) {
+  std::map<std::string, std::variant<fence::AgentMetadata, std::string>> agents;
+  int errors = 0;
+  for (const auto& [name, dev] : c.fence_devices) {
+    auto found = agents.find(dev.agent);
+    if (found == agents.end()) {
+      fence::AgentRequest req;
+      req.agent = dev.agent;
+      req.action = "metadata";
+      req.timeout = std::chrono::seconds(20);
+      fence::AgentResult r = fence::run_agent_sync(c.cluster.fencing.agent_dirs, req);
+      std::variant<fence::AgentMetadata, std::string> md = std::string{};
+      if (r.exec == fence::ExecStatus::NotInstalled) {
+        std::string dirs;
+        for (const auto& d : c.cluster.fencing.agent_dirs) dirs += (dirs.empty() ? "" : ", ") + d;
+        md = "agent " + dev.agent + " is not installed (looked in " + dirs + ")";
+      } else if (!r.ok()) {
+        md = "agent " + dev.agent + " did not describe itself (metadata: " + r.describe() + ")";
+      } else {
+        md = fence::parse_metadata(r.output);
+        if (auto* e = std::get_if<std::string>(&md)) md = "agent " + dev.agent + " printed unreadable metadata: " + *e;
+      }
+      found = agents.emplace(dev.agent, std::move(md)).first;
+    }
+    std::string where = file + ": fence_devices." + name + ": ";
+    if (const auto* e = std::get_if<std::string>(&found->second)) {
+      std::cerr << where << *e << "\n";
+      ++errors;
+      continue;
+    }
+    const auto& md = std::get<fence::AgentMetadata>(found->second);
+    // Validate each way the topology uses the device: with a plug, without one.
+    std::set<bool> uses;
+    for (const auto& n : c.cluster.nodes) {
+      for (const auto& level : n.fencing) {
+        for (const auto& ref : level) {
+          if (ref.device == name) uses.insert(ref.plug.has_value());
+        }
+      }
+    }
+    if (uses.empty()) uses.insert(false);
+    std::set<std::string> secrets;
+    for (const auto& [k, v] : dev.secrets) secrets.insert(k);
+    std::set<std::string> seen;  // one report per problem, whichever use found it
+    for (bool plug : uses) {
+      fence::Validation v = fence::validate_device(md, dev.params, secrets, plug);
+      for (const auto& e : v.errors) {
+        if (!seen.insert(e).second) continue;
+        std::cerr << where << e << "\n";
+        ++errors;
+      }
+      for (const auto& w : v.warnings) {
+        if (seen.insert(w).second) std::cerr << where << "warning: " << w << "\n";
+      }
+    }
+  }
+  return errors;
+}
+
+}  // namespace
+
+int check(const std::vector<std::string>& files, bool quiet, bool agents) {
   int rc = 0;
   for (const auto& f : files) {
     auto r = config::load_file(f);
@@ -67,6 +138,13 @@ int check(const std::vector<std::string>& files, bool quiet) {
       std::cerr << f << ": " << r.error_count() << " error(s)\n";
       rc = 2;
       continue;
+    }
+    if (agents) {
+      if (int n = check_fence_devices(f, *r.config); n > 0) {
+        std::cerr << f << ": " << n << " fence device error(s)\n";
+        rc = 2;
+        continue;
+      }
     }
     if (!quiet) {
       const auto& c = *r.config;
@@ -286,6 +364,61 @@ int fence_confirm(const Target& target, const std::string& node) {
   if (!reply) return 2;
   if (!reply->ok) return 1;
   std::cout << node << ": confirmed down; the cluster may move its VIPs\n";
+  return 0;
+}
+
+namespace {
+// The fence history entries for `node` that finished at or after `since_ms`.
+std::vector<boost::json::object> outcomes_since(const boost::json::value& reply, const std::string& node, int64_t since_ms) {
+  std::vector<boost::json::object> out;
+  if (!reply.is_object()) return out;
+  const auto* h = reply.get_object().if_contains("history");
+  if (!h || !h->is_array()) return out;
+  for (const auto& e : h->get_array()) {
+    if (!e.is_object()) continue;
+    const auto& o = e.get_object();
+    const auto* t = o.if_contains("target");
+    const auto* f = o.if_contains("finished_ms");
+    if (t && t->is_string() && t->get_string() == node && f && f->is_int64() && f->get_int64() >= since_ms) out.push_back(o);
+  }
+  return out;
+}
+}  // namespace
+
+int fence(const Target& target, const std::string& node, bool wait) {
+  int64_t asked = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+  auto reply = ask(target, "fence", boost::json::object{{"node", node}});
+  if (!reply) return 2;
+  if (!reply->ok) return 1;
+  if (!wait) {
+    std::cout << node << ": fence requested; see hafrontctl fence-history\n";
+    return 0;
+  }
+  // The partition's executor runs the agents and multicasts the outcome; every member's
+  // history gets it. Wait for the longest a fence can take (delays + cluster.fencing.timeout).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto h = ask(target, "fence-history");
+    if (!h) return 2;
+    if (!h->ok) return 1;
+    auto found = outcomes_since(h->result, node, asked);
+    if (found.empty()) continue;
+    boost::json::object wrapped{{"history", boost::json::array(found.begin(), found.end())}};
+    std::cout << control::render_fence_history(wrapped);
+    const auto* result = found.back().if_contains("result");
+    return result && result->is_string() && result->get_string() != "failed" ? 0 : 1;
+  }
+  std::cerr << "hafrontctl: no outcome for " << node << " yet; see hafrontctl fence-history\n";
+  return 1;
+}
+
+int fence_history(const Target& target, bool json) {
+  auto reply = ask(target, "fence-history");
+  if (!reply) return 2;
+  if (!reply->ok) return 1;
+  std::cout << (json ? boost::json::serialize(reply->result) + "\n" : control::render_fence_history(reply->result));
   return 0;
 }
 

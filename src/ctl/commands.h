@@ -13,7 +13,8 @@ struct Target {
   std::string config_path;  // -c, used to find admin.socket when --socket is not given
 };
 
-int check(const std::vector<std::string>& files, bool quiet);
+// agents: also check fence devices against their agents' metadata.
+int check(const std::vector<std::string>& files, bool quiet, bool agents);
 int status(const Target& target, bool json);
 int reload(const Target& target);
 // standby: the node holds no VIP (its VIPs move away); unstandby undoes it.
@@ -26,6 +27,10 @@ int simulate(const std::vector<std::string>& files, bool update);
 int corosync_conf(const std::string& config_path, bool crypto);
 // An operator confirms a node is down (powered off by hand): its VIPs may move.
 int fence_confirm(const Target& target, const std::string& node);
+// Asks the cluster to fence `node`; with wait, follows the fence history until the outcome
+// (exit 0 fenced, 1 failed or no outcome in time).
+int fence(const Target& target, const std::string& node, bool wait);
+int fence_history(const Target& target, bool json);
 int simulate_check(const std::string& dir, bool update);
 int simulate_config(const std::string& config_path);
 

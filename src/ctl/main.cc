@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   bool quiet = false;
   check->add_option("-c,--config,files", files, "config file(s)")->required();
   check->add_flag("-q,--quiet", quiet, "print only errors and warnings");
+  bool skip_agents = false;
+  check->add_flag("--skip-agents", skip_agents,
+                  "do not check fence devices against the installed agents' metadata (a machine without them)");
 
   auto* status = app.add_subcommand("status", "show members, quorum, VIPs, services and servers");
   bool json = false;
@@ -38,6 +41,18 @@ int main(int argc, char** argv) {
   std::string fenced_node;
   fence_confirm->add_option("node", fenced_node, "the node")->required();
   fence_confirm->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
+
+  auto* fence = app.add_subcommand("fence", "fence a node now through its fencing topology (like stonith_admin --fence)");
+  std::string fence_node;
+  bool no_wait = false;
+  fence->add_option("node", fence_node, "the node")->required();
+  fence->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
+  fence->add_flag("--no-wait", no_wait, "return once the cluster has the request, not when the fence is done");
+
+  auto* fence_history = app.add_subcommand("fence-history", "the fences this node learnt of, oldest first");
+  bool history_json = false;
+  fence_history->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
+  fence_history->add_flag("--json", history_json, "print the history as JSON");
 
   auto* simulate = app.add_subcommand("simulate", "run the placement decision on scenario files");
   std::vector<std::string> scenarios;
@@ -61,7 +76,7 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (*check) return hafront::ctl::check(files, quiet);
+  if (*check) return hafront::ctl::check(files, quiet, !skip_agents);
   if (*status) return hafront::ctl::status(target, json);
   if (*reload) return hafront::ctl::reload(target);
   if (*simulate) {
@@ -74,6 +89,8 @@ int main(int argc, char** argv) {
     return hafront::ctl::simulate(scenarios, update);
   }
   if (*fence_confirm) return hafront::ctl::fence_confirm(target, fenced_node);
+  if (*fence) return hafront::ctl::fence(target, fence_node, !no_wait);
+  if (*fence_history) return hafront::ctl::fence_history(target, history_json);
   if (*corosync) return hafront::ctl::corosync_conf(corosync_config, !no_crypto);
   if (*standby) return hafront::ctl::standby(target, node, true);
   if (*unstandby) return hafront::ctl::standby(target, node, false);

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <variant>
+
+#include "fence/metadata.h"
 #include <filesystem>
 #include <cstring>
 #include <ctime>
@@ -100,6 +103,7 @@ std::optional<std::string> Daemon::start() {
       standby_ = on;
       decide_vips();
     };
+    start_fencing(cc);
     cluster_ = std::make_unique<cluster::ClusterManager>(io_, config_, self->id, cc);
   }
   vip::VipManager::Callbacks callbacks;
@@ -126,6 +130,68 @@ std::optional<std::string> Daemon::start() {
   notifier_.status("running");
   notifier_.ready();
   return std::nullopt;
+}
+
+void Daemon::start_fencing(cluster::ClusterManager::Callbacks& cc) {
+  agents_ = std::make_unique<fence::AgentRunner>(io_, config_->cluster.fencing.agent_dirs);
+  fencer_ = std::make_unique<fence::Fencer>(io_, *agents_);
+  fencer_->set_config(config_);
+  fencer_->set_status_support([this](const std::string& agent) {
+    auto it = agent_actions_.find(agent);
+    return it == agent_actions_.end() || it->second.count("status") > 0;
+  });
+  monitor_ = std::make_unique<fence::DeviceMonitor>(io_, *agents_, [this](const std::string& m) { alert(m); });
+  auto to_ms = [](std::chrono::system_clock::time_point t) {
+    return t == std::chrono::system_clock::time_point{}
+               ? int64_t{0}
+               : std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  };
+  cc.fence_start = [this, to_ms](const std::string& node, std::chrono::milliseconds delay) {
+    return fencer_->fence(node, delay, [this, to_ms](const fence::FenceOutcome& o) {
+      cluster::FenceEvent e;
+      e.target = o.node;
+      e.executor = node_name_;
+      e.result = o.success ? "off" : "failed";
+      e.level = o.level;
+      e.devices = o.devices;
+      e.reason = o.reason;
+      e.rounds = o.rounds;
+      e.requested_ms = to_ms(o.requested);
+      e.started_ms = to_ms(o.started);
+      e.finished_ms = to_ms(o.finished);
+      e.delay_ms = o.delay.count();
+      if (cluster_) cluster_->fence_finished(e);
+    });
+  };
+  cc.fence_cancel = [this](const std::string& node) { fencer_->cancel(node); };
+  monitor_->configure(config_);
+  learn_agents();
+}
+
+// Which actions each configured agent has, from its own metadata: a `status`
+// confirmation is asked only of agents that have it.
+void Daemon::learn_agents() {
+  std::set<std::string> agents;
+  for (const auto& [name, dev] : config_->fence_devices) agents.insert(dev.agent);
+  for (const auto& agent : agents) {
+    if (agent_actions_.count(agent)) continue;
+    fence::AgentRequest req;
+    req.agent = agent;
+    req.action = "metadata";
+    req.timeout = std::chrono::seconds(20);
+    agents_->run(req, [this, agent](fence::AgentResult r) {
+      if (!r.ok()) {
+        spdlog::warn("fence agent {}: no metadata ({}); assuming it can confirm with status", agent, r.describe());
+        return;
+      }
+      auto md = fence::parse_metadata(r.output);
+      if (auto* err = std::get_if<std::string>(&md)) {
+        spdlog::warn("fence agent {}: unreadable metadata ({}); assuming it can confirm with status", agent, *err);
+        return;
+      }
+      agent_actions_[agent] = std::get<fence::AgentMetadata>(md).actions;
+    });
+  }
 }
 
 void Daemon::decide_vips() {
@@ -171,6 +237,21 @@ void Daemon::register_commands() {
     std::string err = cluster_->fence_confirm(std::string(node->get_string()));
     if (!err.empty()) return control::Reply::failure(err);
     return control::Reply::success(boost::json::object{{"node", node->get_string()}, {"confirmed", true}});
+  });
+  admin_->add_command("fence", [this](const boost::json::object& args) {
+    if (!cluster_) return control::Reply::failure("fence needs corosync mode");
+    const auto* node = args.if_contains("node");
+    if (!node || !node->is_string()) return control::Reply::failure("fence needs a node name");
+    std::string err = cluster_->request_fence(std::string(node->get_string()));
+    if (!err.empty()) return control::Reply::failure(err);
+    return control::Reply::success(boost::json::object{{"node", node->get_string()}, {"requested", true}});
+  });
+  admin_->add_command("fence-history", [this](const boost::json::object&) {
+    boost::json::array out;
+    if (cluster_) {
+      for (const auto& e : cluster_->fence_history()) out.push_back(control::to_json(e));
+    }
+    return control::Reply::success(boost::json::object{{"history", std::move(out)}});
   });
   admin_->add_command("unstandby", [this](const boost::json::object& args) { return set_standby(args, false); });
   admin_->add_command("ping", [this](const boost::json::object&) {
@@ -258,6 +339,12 @@ ReloadOutcome Daemon::reload() {
     loaded_at_ = now_rfc3339();
     vips_->configure(config_->vips);
     if (cluster_) cluster_->reconfigure(config_);
+    if (agents_) {
+      agents_->set_agent_dirs(config_->cluster.fencing.agent_dirs);
+      fencer_->set_config(config_);  // requests already running keep the config they started with
+      monitor_->configure(config_);
+      learn_agents();
+    }
     decide_vips();
     set_log_level(config_->logging.level);
     spdlog::info("reloaded {} (sha256 {}): {}", options_.config_path, config_->sha256.substr(0, 12),
@@ -280,6 +367,8 @@ void Daemon::stop() {
   signals_.cancel();
   watchdog_timer_.cancel();
   if (vips_) vips_->release_all();
+  if (monitor_) monitor_->stop();
+  if (fencer_) fencer_->cancel_all();
   if (cluster_) cluster_->stop();  // announces holding nothing, then leaves cleanly
   if (admin_) admin_->close();
   spdlog::info("stopped");
@@ -307,7 +396,14 @@ control::Status Daemon::status() const {
       if (snap->coordinator && *snap->coordinator == n.id) s.cluster.coordinator = n.name;
     }
     s.cluster.fence = snap->fence;
+    s.cluster.fencing = snap->fencing;
     s.cluster.plan_alerts = snap->alerts;
+    if (monitor_) {
+      for (const auto& d : monitor_->snapshot()) {
+        s.cluster.fence_devices.push_back({d.name, d.agent, d.state, d.reason, d.checked_ms, d.elapsed_ms, d.protects});
+      }
+    }
+    if (!cluster_->fence_history().empty()) s.cluster.last_fence = cluster_->fence_history().back();
   } else {
     const config::Node* self = c.find_node(node_name_);
     cluster::ClusterView view = cluster::standalone_view(node_name_, self ? self->id : 1);

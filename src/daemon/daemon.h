@@ -15,10 +15,15 @@
 #include "control/admin_server.h"
 #include "control/status.h"
 #include "daemon/notify.h"
+#include "fence/agent_runner.h"
+#include "fence/fencer.h"
+#include "fence/monitor.h"
 #include "vip/net_ops.h"
 #include "vip/vip_manager.h"
 
 #include <deque>
+#include <map>
+#include <set>
 
 namespace hafront::daemon {
 
@@ -61,6 +66,9 @@ class Daemon {
   void decide_vips();
   void alert(const std::string& message);
   control::Reply set_standby(const boost::json::object& args, bool standby);
+  // Corosync mode: the agent runner, the fence executor and the device monitor.
+  void start_fencing(cluster::ClusterManager::Callbacks& cc);
+  void learn_agents();
 
   boost::asio::io_context& io_;
   Options options_;
@@ -81,6 +89,10 @@ class Daemon {
   std::unique_ptr<vip::NetOps> net_;
   std::unique_ptr<vip::VipManager> vips_;
   std::unique_ptr<cluster::ClusterManager> cluster_;  // corosync mode only
+  std::unique_ptr<fence::AgentRunner> agents_;        // corosync mode only
+  std::unique_ptr<fence::Fencer> fencer_;
+  std::unique_ptr<fence::DeviceMonitor> monitor_;
+  std::map<std::string, std::set<std::string>> agent_actions_;  // agent -> actions (metadata)
   std::deque<std::pair<std::string, std::string>> alerts_;  // (time, message), newest last
 };
 
