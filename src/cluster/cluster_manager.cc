@@ -239,6 +239,20 @@ void ClusterManager::drive_fencing(bool able) {
     for (uint32_t id : plan_.fence) targets.insert(id);
     for (uint32_t id : manual_fence_) targets.insert(id);
     std::erase_if(targets, [&](uint32_t id) { return fence_executor(id) != self_; });
+    // A node without fencing levels cannot be fenced by anyone: only an operator's
+    // fence-confirm (or its lease) proves it down. Say so once rather than fail every 5 s;
+    // an operator's explicit request still runs and fails with that reason.
+    std::erase_if(targets, [&](uint32_t id) {
+      const config::Node* n = config_->find_node(peers_.at(id).name);
+      bool none = n && n->fencing.empty() && !manual_fence_.count(id);
+      if (none && fence_failure_alerted_.insert(id).second) {
+        spdlog::warn("node {} has no fencing levels: confirm it down by hand (hafrontctl fence-confirm {})", n->name,
+                     n->name);
+        if (cb_.alert) cb_.alert("node " + n->name + " is lost and has no fencing levels: check it is off, then "
+                                 "run hafrontctl fence-confirm " + n->name);
+      }
+      return none;
+    });
   }
   for (auto it = fencing_.begin(); it != fencing_.end();) {
     if (targets.count(*it)) {
@@ -325,6 +339,8 @@ void ClusterManager::on_membership(const std::vector<CpgMember>& members,
     p->seen_state = false;
     p->holding.clear();
     p->last_heard = std::chrono::steady_clock::now();
+    fence_failure_alerted_.erase(p->id);
+    fence_retry_at_.erase(p->id);
     spdlog::info("node {} joined the group", p->name);
   }
   for (auto& [id, p] : peers_) {
