@@ -52,6 +52,35 @@ r = run("check", "-c", examples[0], bad)
 check(r.returncode == 2 and ": ok" in r.stdout and "bad.yaml:1:26: cluster.mode" in r.stderr,
       "mixed good and bad files: exit 2, both reported")
 
+# Fence devices against the installed agents' own metadata (Debian fence-agents).
+pw = os.path.join(d, "ipmi.pw")
+open(pw, "w").write("secret\n")
+fenced = os.path.join(d, "fence.yaml")
+open(fenced, "w").write("""cluster:
+  name: c
+  mode: corosync
+  quorum: {two_node: true}
+  nodes:
+    - {name: a, id: 1, address: 192.0.2.1, fencing: [[ipmi-a], [pdu]]}
+    - {name: b, id: 2, address: 192.0.2.2, fencing: [[ipmi-b], [pdu:2]]}
+fence_devices:
+  ipmi-a: {agent: fence_ipmilan, ip: 10.0.0.1, username: admin, password_file: %s, lanpls: true}
+  ipmi-b: {agent: fence_ipmilan, username: admin, password_file: %s, lanplus: maybe}
+  pdu: {agent: fence_apc_snmp, ip: 10.0.0.50}
+  ghost: {agent: fence_nosuchagent, ip: 10.0.0.9}
+""" % (pw, pw))
+r = run("check", "-c", fenced)
+errors = r.stderr
+check(r.returncode == 2, "check fails a config whose fence devices do not match their agents (exit %d)" % r.returncode)
+for want in ["fence_devices.ipmi-a: unknown parameter 'lanpls' for fence_ipmilan (did you mean 'lanplus'?)",
+             "fence_devices.ipmi-b: parameter 'lanplus' of fence_ipmilan expects a boolean",
+             "fence_devices.pdu: fence_apc_snmp needs a plug",
+             "fence_devices.ghost: agent fence_nosuchagent is not installed"]:
+    check(want in errors, "check reports: %s\n%s" % (want, errors))
+check("fence_devices.ipmi-b" in errors and "'ip'" in errors, "check reports ipmi-b's missing address\n" + errors)
+r = run("check", "--skip-agents", "-c", fenced)
+check(r.returncode == 0, "--skip-agents leaves the agents out (%s)" % r.stderr)
+
 # Hostile files.
 big = os.path.join(d, "big.yaml")
 with open(big, "w") as f:
