@@ -21,6 +21,16 @@ Layout (every name carries the owning process's pid, e.g. "hft4242-n1"):
     hft<pid>-client  the client: eth0 = 192.0.2.200/24, 2001:db8:77::200/64,
                      MAC 02:00:00:00:00:c8
 
+With TestBed(mgmt=True), a separate management network (BMCs, PDUs):
+
+    hft<pid>-mbr     management bridge namespace: bridge "mgmt", one veth port per
+                     node ("n1", ...) and one for the BMC host ("bmc")
+    hft<pid>-bmc     bed.mgmt, where BMC/PDU simulators run: mgmt0 = 198.51.100.1/24,
+                     plus one address per simulated device (bed.bmc_addr_add())
+    (every node)     mgmt0 = 198.51.100.(10+i)/24, MAC 02:00:00:01:00:<i in hex>
+    Data-network faults (link_down, partition, bed.partition, heal) never touch it;
+    node.mgmt_link_down() / bed.bmc_addr_down(ip) are its own faults.
+
 Everything is torn down on close(), on with-block exit, at interpreter exit, on
 SIGTERM/SIGINT/SIGHUP (handlers restore the previous disposition and re-raise), and for
 a test that was SIGKILLed, by cleanup_stale(), which every new TestBed runs first.
@@ -58,6 +68,10 @@ BRIDGE = "br0"
 NETNS_DIR = "/run/netns"
 V4_PREFIX, V6_PREFIX = "192.0.2.", "2001:db8:77::"
 CLIENT_HOST = 200
+MGMT_PREFIX = "198.51.100."   # management network (TestBed(mgmt=True)), IPv4 only
+MGMT_BRIDGE = "mgmt"
+MGMT_IFACE = "mgmt0"
+BMC_HOST = 1                  # the bmc namespace's own address: 198.51.100.1
 MAX_NODES = 60
 
 _NS_RE = re.compile(r"^hft(\d+)-")
@@ -572,6 +586,11 @@ class Node:
         self.ip6 = (V6_PREFIX + str(host)) if bed.ipv6 else None
         mac_id = index if index else host  # n<i>: 02:00:00:00:00:0<i>; client: ...:c8
         self.mac = "02:00:00:00:%02x:%02x" % (mac_id >> 8, mac_id & 0xFF)
+        # Management network (TestBed(mgmt=True)): nodes get a second interface mgmt0.
+        self.mgmt_iface = None
+        self.mgmt_ip4 = None
+        self.mgmt_mac = None
+        self.mgmt_port = None               # its veth port in the management bridge ns
         self._procs = []
         self._agent = None
         self._paused = []                   # (pid, starttime) stopped by pause()
@@ -671,18 +690,19 @@ class Node:
             return json.loads(r.stdout or "[]")
         return r.stdout
 
-    def addr_add(self, cidr, dev="eth0"):
-        """Add an address (IPv6 gets nodad: usable at once)."""
+    def addr_add(self, cidr, dev=None):
+        """Add an address (IPv6 gets nodad: usable at once). dev: default eth0 (mgmt0
+        on bed.mgmt)."""
         extra = ["nodad"] if ":" in cidr else []
-        self.ip(["addr", "add", cidr, "dev", dev] + extra)
+        self.ip(["addr", "add", cidr, "dev", dev or self.iface] + extra)
 
-    def addr_del(self, cidr, dev="eth0"):
-        self.ip(["addr", "del", cidr, "dev", dev])
+    def addr_del(self, cidr, dev=None):
+        self.ip(["addr", "del", cidr, "dev", dev or self.iface])
 
-    def addrs(self, dev="eth0"):
-        """['192.0.2.11/24', '2001:db8:77::11/64', ...] on dev."""
+    def addrs(self, dev=None):
+        """['192.0.2.11/24', '2001:db8:77::11/64', ...] on dev (default eth0)."""
         out = []
-        for link in self.ip(["addr", "show", "dev", dev], json_out=True):
+        for link in self.ip(["addr", "show", "dev", dev or self.iface], json_out=True):
             for a in link.get("addr_info", []):
                 out.append("%s/%s" % (a["local"], a["prefixlen"]))
         return out
@@ -696,9 +716,9 @@ class Node:
         r = self.run(["sh", "-c", 'echo "$1" > "$2" && cat "$2"', "sh", str(value), path])
         return r.stdout.strip()
 
-    def carrier(self, dev="eth0"):
-        """True if dev sees a carrier (its veth peer is up)."""
-        info = self.ip(["link", "show", "dev", dev], json_out=True)
+    def carrier(self, dev=None):
+        """True if dev (default eth0) sees a carrier (its veth peer is up)."""
+        info = self.ip(["link", "show", "dev", dev or self.iface], json_out=True)
         return bool(info) and "LOWER_UP" in info[0].get("flags", [])
 
     # ------------------------------------------------------------------ faults
@@ -717,6 +737,21 @@ class Node:
     def heal(self):
         """Re-attach to the main bridge (undoes partition() and bed.partition())."""
         self.bed._port(self, master=BRIDGE)
+
+    def _mgmt_port_set(self, up):
+        if self.mgmt_port is None:
+            raise Error("%s has no management interface (TestBed(mgmt=True))" % self.name)
+        _ip_batch(["link set %s %s" % (self.mgmt_port, "up" if up else "down")],
+                  ns=self.bed.mgmt_bridge_ns)
+
+    def mgmt_link_down(self):
+        """Carrier loss on the management network only: this member's port on the
+        management bridge goes down (mgmt0 shows NO-CARRIER; on bed.mgmt, every
+        simulated BMC/PDU becomes unreachable at once)."""
+        self._mgmt_port_set(False)
+
+    def mgmt_link_up(self):
+        self._mgmt_port_set(True)
 
     def pause(self):
         """Freeze the whole node: SIGSTOP every process group spawned here and every
@@ -763,17 +798,18 @@ class Node:
                 self._agent = _Agent(self)
             return self._agent
 
-    def neigh(self, ip, dev="eth0"):
+    def neigh(self, ip, dev=None):
         """MAC this namespace's kernel has for ip (`ip -j neigh`), or None."""
-        for e in self.ip(["neigh", "show", "to", ip, "dev", dev], json_out=True):
+        for e in self.ip(["neigh", "show", "to", ip, "dev", dev or self.iface],
+                         json_out=True):
             states = e.get("state", [])
             if e.get("lladdr") and not {"FAILED", "INCOMPLETE"} & set(states):
                 return e["lladdr"].lower()
         return None
 
-    def flush_neigh(self, ip=None, dev="eth0"):
+    def flush_neigh(self, ip=None, dev=None):
         """Forget neighbour entries (all on dev, or just ip)."""
-        args = ["neigh", "flush", "dev", dev] + (["to", ip] if ip else [])
+        args = ["neigh", "flush", "dev", dev or self.iface] + (["to", ip] if ip else [])
         self.ip(args)
 
     def who_has(self, ip, timeout=0.2):
@@ -1112,13 +1148,18 @@ class TestBed:
     """N node namespaces and a client namespace on one bridge. See the module doc.
 
     nodes: 1..60. ipv6: give eth0s their 2001:db8:77::/64 addresses too.
+    mgmt: also build a separate management network (bridge in its own namespace
+    hft<pid>-mbr): a BMC host namespace bed.mgmt (hft<pid>-bmc, mgmt0 = 198.51.100.1/24)
+    for BMC/PDU simulators, and a second interface mgmt0 = 198.51.100.(10+i)/24 in every
+    node (not the client). Data-network faults never touch it.
     log_dir: copy the run folder (process logs, anything the test put in bed.dir) there
     at close(); default $HAFRONT_NETNS_LOGS/<prefix> if that variable is set, else the
     logs go away with the run folder. skip_if_unavailable: print SKIP and exit 77 when
     namespaces cannot be used (not root, no netns/veth/bridge); False raises Unavailable.
     """
 
-    def __init__(self, nodes=3, ipv6=True, log_dir=None, skip_if_unavailable=True):
+    def __init__(self, nodes=3, ipv6=True, log_dir=None, skip_if_unavailable=True,
+                 mgmt=False):
         if not 1 <= nodes <= MAX_NODES:
             raise ValueError("nodes must be 1..%d" % MAX_NODES)
         reason = netns_unavailable_reason()
@@ -1145,6 +1186,24 @@ class TestBed:
         self._bridges = {BRIDGE}
         self._observers = []
         self.namespaces = [self.bridge_ns] + [n.ns for n in self.nodes] + [self.client.ns]
+        self.mgmt = None                    # the BMC host namespace (a Node), if mgmt
+        self.mgmt_bridge_ns = None
+        self._bmc_addrs = {}                # extra BMC address -> True (up) / False (down)
+        if mgmt:
+            self.mgmt_bridge_ns = self.prefix + "mbr"
+            b = Node(self, "bmc", 0, BMC_HOST)
+            b.iface = b.mgmt_iface = MGMT_IFACE
+            b.ip4 = b.mgmt_ip4 = MGMT_PREFIX + str(BMC_HOST)
+            b.ip6 = None
+            b.mac = b.mgmt_mac = "02:00:00:01:01:00"
+            b.mgmt_port = "bmc"
+            self.mgmt = b
+            for n in self.nodes:
+                n.mgmt_iface = MGMT_IFACE
+                n.mgmt_ip4 = MGMT_PREFIX + str(10 + n.index)
+                n.mgmt_mac = "02:00:00:01:00:%02x" % n.index
+                n.mgmt_port = n.name
+            self.namespaces += [self.mgmt_bridge_ns, b.ns]
         with _glock:  # folder and registration together: cleanup_stale() keeps both
             self.dir = tempfile.mkdtemp(prefix="hft%d-%d-" % (self._owner,
                                                               _starttime(self._owner) or 0))
@@ -1207,9 +1266,76 @@ class TestBed:
                 errors.append("%s: %s" % (n.name, err.strip()))
         if errors:
             raise Error("configuring namespaces failed: " + "; ".join(errors))
+        if self.mgmt is not None:
+            self._build_mgmt()
         # The client's helper starts now (Python start-up overlaps with the test's setup);
         # it is waited for on first use.
         self.client.agent()
+
+    def _build_mgmt(self):
+        """The management network: its own bridge namespace, so nothing done to the data
+        bridge (partitions, ports down) can reach it."""
+        members = self.nodes + [self.mgmt]
+        br = ["link set lo up",
+              "link add %s type bridge stp_state 0 forward_delay 0 mcast_snooping 0"
+              % MGMT_BRIDGE,
+              "link set %s addrgenmode none" % MGMT_BRIDGE]
+        for n in members:
+            br.append("link add %s type veth peer name %s netns %s address %s"
+                      % (n.mgmt_port, MGMT_IFACE, n.ns, n.mgmt_mac))
+            br.append("link set %s addrgenmode none" % n.mgmt_port)
+            br.append("link set %s master %s up" % (n.mgmt_port, MGMT_BRIDGE))
+        br.append("link set %s up" % MGMT_BRIDGE)
+        _ip_batch(br, ns=self.mgmt_bridge_ns)
+        for n in members:
+            lines = ["link set %s addrgenmode none" % MGMT_IFACE,
+                     "addr add %s/24 dev %s" % (n.mgmt_ip4, MGMT_IFACE),
+                     "link set %s up" % MGMT_IFACE]
+            if n is self.mgmt:
+                lines.insert(0, "link set lo up")
+            _ip_batch(lines, ns=n.ns)
+        # The BMC host must never route: a packet for a BMC address taken down
+        # (bmc_addr_down) is then silently dropped, like a dead BMC, not answered with
+        # an ICMP error after a forwarding attempt.
+        self.mgmt.sysctl("net.ipv4.ip_forward", 0)
+
+    def mgmt_ip(self, host):
+        """'198.51.100.<host>' (an address on the management network)."""
+        return MGMT_PREFIX + str(int(host))
+
+    def _need_mgmt(self):
+        if self.mgmt is None:
+            raise Error("this bed has no management network (TestBed(mgmt=True))")
+
+    def bmc_addr_add(self, ip):
+        """Give the BMC host namespace one more address (198.51.100.x, /24 on mgmt0):
+        one per simulated device, so each can be made unreachable on its own. Adding a
+        known address again just brings it back up."""
+        self._need_mgmt()
+        if ip in self._bmc_addrs:
+            self.bmc_addr_up(ip)
+            return
+        self.mgmt.addr_add("%s/24" % ip, dev=MGMT_IFACE)
+        self._bmc_addrs[ip] = True
+
+    def bmc_addr_down(self, ip):
+        """Make one BMC address unreachable: it is removed from the BMC host, whose
+        kernel then silently drops what is sent to it (no answer, no ICMP error), the
+        way a dead or unplugged BMC looks. Sockets bound to it keep working once
+        bmc_addr_up() puts it back."""
+        self._need_mgmt()
+        if self._bmc_addrs.get(ip):
+            self.mgmt.addr_del("%s/24" % ip, dev=MGMT_IFACE)
+            self._bmc_addrs[ip] = False
+
+    def bmc_addr_up(self, ip):
+        self._need_mgmt()
+        if self._bmc_addrs.get(ip) is False:
+            self.mgmt.addr_add("%s/24" % ip, dev=MGMT_IFACE)
+            self._bmc_addrs[ip] = True
+
+    def bmc_addr_is_up(self, ip):
+        return bool(self._bmc_addrs.get(ip))
 
     # ------------------------------------------------------------------ access
     def __enter__(self):
@@ -1226,11 +1352,13 @@ class TestBed:
         return iter(self.nodes)
 
     def node(self, name):
-        """Node by name ('n1', ..., 'client') or 1-based index."""
+        """Node by name ('n1', ..., 'client', 'bmc' with mgmt=True) or 1-based index."""
         if isinstance(name, Node):
             return name
         if isinstance(name, int):
             return self.nodes[name - 1]
+        if self.mgmt is not None and name == self.mgmt.name:
+            return self.mgmt
         return self._by_name[name]
 
     def _mac(self, x):
@@ -1266,6 +1394,8 @@ class TestBed:
             lines.append("%s %s" % (m.ip4, m.name))
             if m.ip6:
                 lines.append("%s %s" % (m.ip6, m.name))
+            if m.mgmt_ip4 and m.mgmt_ip4 != m.ip4:
+                lines.append("%s %s-mgmt" % (m.mgmt_ip4, m.name))
         path = os.path.join(self.dir, "hosts")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n" + extra)
@@ -1396,7 +1526,7 @@ class TestBed:
             raise Error("TestBed cleanup: " + "; ".join(errors))
 
     def _all_members(self):
-        return list(self.nodes) + [self.client]
+        return list(self.nodes) + [self.client] + ([self.mgmt] if self.mgmt else [])
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -1408,16 +1538,20 @@ def _main(argv):
     p = sub.add_parser("up", help="build a bed and keep it until Ctrl-C (for poking around)")
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--no-ipv6", action="store_true")
+    p.add_argument("--mgmt", action="store_true", help="add the management network")
     a = ap.parse_args(argv)
     if a.cmd == "cleanup":
         require_netns()
         removed = cleanup_stale(verbose=True)
         print("removed %d stale namespace(s)" % len(removed))
         return 0
-    with TestBed(nodes=a.nodes, ipv6=not a.no_ipv6) as bed:
+    with TestBed(nodes=a.nodes, ipv6=not a.no_ipv6, mgmt=a.mgmt) as bed:
         print("bed up in %.0f ms; run folder %s" % (bed.build_seconds * 1000, bed.dir))
-        for n in bed.nodes + [bed.client]:
-            print("  %-7s ns=%-22s %-14s %-20s %s" % (n.name, n.ns, n.ip4, n.ip6 or "-", n.mac))
+        for n in bed._all_members():
+            print("  %-7s ns=%-22s %-14s %-20s %s%s" % (n.name, n.ns, n.ip4, n.ip6 or "-", n.mac,
+                                                    "  mgmt0 %s" % n.mgmt_ip4
+                                                    if n.mgmt_ip4 and n is not bed.mgmt
+                                                    else ""))
         print("try: ip netns exec %s bash     (Ctrl-C here tears everything down)"
               % bed.nodes[0].ns, flush=True)
         try:
