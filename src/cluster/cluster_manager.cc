@@ -112,7 +112,7 @@ void ClusterManager::start() {
 
 void ClusterManager::stop() {
   stopping_ = true;
-  drive_fencing(false);
+  drive_fencing(false, false);
   heartbeat_timer_.cancel();
   holding_.clear();
   send_state();  // the last word: holding nothing
@@ -233,7 +233,10 @@ std::chrono::milliseconds ClusterManager::fence_delay(uint32_t target) const {
   return delay;
 }
 
-void ClusterManager::drive_fencing(bool able) {
+void ClusterManager::drive_fencing(bool able, bool keep) {
+  // While the members exchange tables after a membership change (the usual moment: the
+  // target just vanished) this node may still fence: keep what runs, start nothing.
+  if (!able && keep) return;
   std::set<uint32_t> targets;
   if (able) {
     for (uint32_t id : plan_.fence) targets.insert(id);
@@ -297,7 +300,7 @@ void ClusterManager::on_disconnected(const std::string& why) {
   quorate_ = false;
   synced_ = false;
   for (auto& [id, p] : peers_) p.member = false;
-  drive_fencing(false);
+  drive_fencing(false, false);
   release_all("lost the connection to Corosync (" + why + ")");
 }
 
@@ -669,8 +672,8 @@ void ClusterManager::evaluate() {
   // still advertises holding it. While the members exchange tables after a membership
   // change, keep what is held: a node joining must not make the holder blink. Quorum
   // loss, a lost Corosync and being declared silent release at once (elsewhere).
-  drive_fencing(able);
   bool may_hold = corosync_->connected() && quorate_ && me && !me->silent;
+  drive_fencing(able, may_hold);
   if (may_hold && !synced_) return;
   for (const auto& vip : config_->vips) {
     bool hold = false;

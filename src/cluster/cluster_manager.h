@@ -149,7 +149,8 @@ class ClusterManager {
   void release_all(const std::string& why);
   // Fencing: which node executes a fence of `target`, and starting/stopping this node's.
   std::optional<uint32_t> fence_executor(uint32_t target) const;
-  void drive_fencing(bool able);
+  // able: may start fences; keep: may go on with those running.
+  void drive_fencing(bool able, bool keep);
   std::chrono::milliseconds fence_delay(uint32_t target) const;
   void record(FenceEvent e);
   void flush_outbox();

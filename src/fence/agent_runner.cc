@@ -73,7 +73,11 @@ std::string reason_from(const std::string& err, const std::string& out) {
   split(err);
   for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
     size_t p = it->find("ERROR:");
-    if (p != std::string_view::npos) return clean_line(it->substr(p + 6));
+    if (p == std::string_view::npos) continue;
+    std::string why = clean_line(it->substr(p + 6));
+    // fencing.py ends many failures with this generic line after the real one.
+    if (why == "Please use '-h' for usage") continue;
+    return why;
   }
   if (!lines.empty()) return clean_line(lines.back());
   split(out);

@@ -83,7 +83,8 @@ TEST_F(AgentRunnerTest, ParametersAndSecretsGoOnStdinNeverInArgv) {
 TEST_F(AgentRunnerTest, StatusExitCodesFollowTheAgentApi) {
   agent("on", "cat >/dev/null; echo 'Status: ON'; exit 0\n");
   agent("off", "cat >/dev/null; echo 'Status: OFF'; exit 2\n");
-  agent("err", "cat >/dev/null; echo '2026-11-22 10:00:00,000 ERROR: Unable to connect/login to fencing device' >&2; exit 1\n");
+  agent("err", "cat >/dev/null; echo '2026-11-22 10:00:00,000 ERROR: Unable to connect/login to fencing device' >&2; "
+              "echo \"2026-11-22 10:00:00,000 ERROR: Please use '-h' for usage\" >&2; exit 1\n");
   EXPECT_EQ(run(request("on", "status")).answer, Answer::On);
   EXPECT_EQ(run(request("off", "status")).answer, Answer::Off);
   AgentResult e = run(request("err", "status"));
