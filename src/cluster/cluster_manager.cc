@@ -177,7 +177,9 @@ void ClusterManager::fence_finished(const FenceEvent& e) {
   const config::Node* n = config_->find_node(e.target);
   if (!n) return;
   fencing_.erase(n->id);
-  if (e.result != "off") fence_retry_at_[n->id] = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  // Not again for 5 s: after a failure, a pause before the retry; after a success, the
+  // `fenced` message is on its way back and takes the node out of the plan.
+  fence_retry_at_[n->id] = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   json::array devices;
   for (const auto& d : e.devices) devices.push_back(json::value(d));
   json::object m{{"t", e.result == "off" ? "fenced" : "fence_failed"},
@@ -348,8 +350,9 @@ void ClusterManager::on_membership(const std::vector<CpgMember>& members,
   }
   for (auto& [id, p] : peers_) {
     p.member = std::any_of(members.begin(), members.end(), [&](const CpgMember& m) { return m.node == id; });
-    if (p.member && id != self_ && p.last_heard == std::chrono::steady_clock::time_point{})
-      p.last_heard = std::chrono::steady_clock::now();
+    // A membership change means the ring stalled for a while (token loss, consensus):
+    // nobody's messages were delivered then, so every member's silence starts over.
+    if (p.member) p.last_heard = std::chrono::steady_clock::now();
   }
   // Nothing is decided until every member's table offer is in.
   synced_ = false;
@@ -401,10 +404,15 @@ void ClusterManager::heartbeat() {
 
 void ClusterManager::check_liveness() {
   if (!corosync_->connected() || !synced_) return;
-  auto now = std::chrono::steady_clock::now();
+  // Silence is measured on the ordered stream, not on the wall clock: a member is silent
+  // when this node's own heartbeats kept being delivered while the member's did not. When
+  // the ring stalls (a member's machine froze and the token is being regenerated), no one's
+  // messages arrive, and no one is declared silent for it.
+  const Peer* me = peer(self_);
+  if (!me) return;
   for (auto& [id, p] : peers_) {
     if (id == self_ || !p.member || p.silent) continue;
-    if (now - p.last_heard > config_->cluster.timings.liveness_timeout) {
+    if (me->last_heard - p.last_heard > config_->cluster.timings.liveness_timeout) {
       // Any member may say it; the first delivery decides, the same for everyone.
       json::object m{{"t", "silent"}, {"node", id}};
       corosync_->send(json::serialize(m));
