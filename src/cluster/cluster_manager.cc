@@ -359,8 +359,10 @@ void ClusterManager::on_membership(const std::vector<CpgMember>& members,
   sync_from_.clear();
   best_offer_.reset();
   pending_assign_.clear();
-  send_sync();
+  // State first: in the agreed order every member's state then precedes its offer, so when
+  // the last offer is in, every member's servable set is known.
   send_state();
+  send_sync();
   evaluate();
 }
 
@@ -663,7 +665,12 @@ void ClusterManager::evaluate() {
   plan_ = decide(view(), policy());
   const Peer* me = peers_.count(self_) ? &peers_.at(self_) : nullptr;
   bool able = corosync_->connected() && quorate_ && synced_ && me && !me->silent && config_match(*me);
-  if (able && coordinator()) {
+  // The coordinator changes ownership only once it knows what every member advertises: a
+  // member whose state has not arrived yet (it just joined, or its send was refused) would
+  // look unable to serve, and its VIPs would move for nothing.
+  bool states_known = std::all_of(peers_.begin(), peers_.end(),
+                                  [](const auto& kv) { return !kv.second.member || kv.second.seen_state; });
+  if (able && coordinator() && states_known) {
     for (const auto& p : plan_.vips) {
       if (p.blocked) continue;
       auto cur = owners_.find(p.vip);
