@@ -81,9 +81,7 @@ int check_fence_devices(const std::string& file, const config::Config& c) {
       fence::AgentResult r = fence::run_agent_sync(c.cluster.fencing.agent_dirs, req);
       std::variant<fence::AgentMetadata, std::string> md = std::string{};
       if (r.exec == fence::ExecStatus::NotInstalled) {
-        std::string dirs;
-        for (const auto& d : c.cluster.fencing.agent_dirs) dirs += (dirs.empty() ? "" : ", ") + d;
-        md = "agent " + dev.agent + " is not installed (looked in " + dirs + ")";
+        md = "agent " + r.reason;
       } else if (!r.ok()) {
         md = "agent " + dev.agent + " did not describe itself (metadata: " + r.describe() + ")";
       } else {
@@ -98,31 +96,10 @@ int check_fence_devices(const std::string& file, const config::Config& c) {
       ++errors;
       continue;
     }
-    const auto& md = std::get<fence::AgentMetadata>(found->second);
-    // Validate each way the topology uses the device: with a plug, without one.
-    std::set<bool> uses;
-    for (const auto& n : c.cluster.nodes) {
-      for (const auto& level : n.fencing) {
-        for (const auto& ref : level) {
-          if (ref.device == name) uses.insert(ref.plug.has_value());
-        }
-      }
-    }
-    if (uses.empty()) uses.insert(false);
-    std::set<std::string> secrets;
-    for (const auto& [k, v] : dev.secrets) secrets.insert(k);
-    std::set<std::string> seen;  // one report per problem, whichever use found it
-    for (bool plug : uses) {
-      fence::Validation v = fence::validate_device(md, dev.params, secrets, plug);
-      for (const auto& e : v.errors) {
-        if (!seen.insert(e).second) continue;
-        std::cerr << where << e << "\n";
-        ++errors;
-      }
-      for (const auto& w : v.warnings) {
-        if (seen.insert(w).second) std::cerr << where << "warning: " << w << "\n";
-      }
-    }
+    fence::Validation v = fence::validate_configured_device(std::get<fence::AgentMetadata>(found->second), c, dev);
+    for (const auto& e : v.errors) std::cerr << where << e << "\n";
+    for (const auto& w : v.warnings) std::cerr << where << "warning: " << w << "\n";
+    errors += static_cast<int>(v.errors.size());
   }
   return errors;
 }

@@ -137,8 +137,8 @@ void Daemon::start_fencing(cluster::ClusterManager::Callbacks& cc) {
   fencer_ = std::make_unique<fence::Fencer>(io_, *agents_);
   fencer_->set_config(config_);
   fencer_->set_status_support([this](const std::string& agent) {
-    auto it = agent_actions_.find(agent);
-    return it == agent_actions_.end() || it->second.count("status") > 0;
+    auto it = agent_metadata_.find(agent);
+    return it == agent_metadata_.end() || it->second.supports("status");
   });
   monitor_ = std::make_unique<fence::DeviceMonitor>(io_, *agents_, [this](const std::string& m) { alert(m); });
   auto to_ms = [](std::chrono::system_clock::time_point t) {
@@ -168,20 +168,25 @@ void Daemon::start_fencing(cluster::ClusterManager::Callbacks& cc) {
   learn_agents();
 }
 
-// Which actions each configured agent has, from its own metadata: a `status`
-// confirmation is asked only of agents that have it.
+// Each configured agent's own metadata: which actions it has (a `status` confirmation is
+// asked only of agents that have it), and the same device check as `hafrontctl check`, for
+// a config that was never checked: an operator learns now, not when a node must be fenced.
 void Daemon::learn_agents() {
   std::set<std::string> agents;
   for (const auto& [name, dev] : config_->fence_devices) agents.insert(dev.agent);
   for (const auto& agent : agents) {
-    if (agent_actions_.count(agent)) continue;
+    if (agent_metadata_.count(agent)) {
+      check_devices_of(agent);
+      continue;
+    }
     fence::AgentRequest req;
     req.agent = agent;
     req.action = "metadata";
     req.timeout = std::chrono::seconds(20);
     agents_->run(req, [this, agent](fence::AgentResult r) {
       if (!r.ok()) {
-        spdlog::warn("fence agent {}: no metadata ({}); assuming it can confirm with status", agent, r.describe());
+        spdlog::error("fence agent {}: no metadata ({})", agent, r.describe());
+        alert("fence agent " + agent + " cannot describe itself (" + r.describe() + "); devices using it may not work");
         return;
       }
       auto md = fence::parse_metadata(r.output);
@@ -189,8 +194,20 @@ void Daemon::learn_agents() {
         spdlog::warn("fence agent {}: unreadable metadata ({}); assuming it can confirm with status", agent, *err);
         return;
       }
-      agent_actions_[agent] = std::get<fence::AgentMetadata>(md).actions;
+      agent_metadata_[agent] = std::get<fence::AgentMetadata>(std::move(md));
+      check_devices_of(agent);
     });
+  }
+}
+
+void Daemon::check_devices_of(const std::string& agent) {
+  const fence::AgentMetadata& metadata = agent_metadata_.at(agent);
+  for (const auto& [name, dev] : config_->fence_devices) {
+    if (dev.agent != agent) continue;
+    for (const auto& e : fence::validate_configured_device(metadata, *config_, dev).errors) {
+      spdlog::error("fence device {}: {}", name, e);
+      alert("fence device " + name + ": " + e);
+    }
   }
 }
 

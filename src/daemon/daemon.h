@@ -17,6 +17,7 @@
 #include "daemon/notify.h"
 #include "fence/agent_runner.h"
 #include "fence/fencer.h"
+#include "fence/metadata.h"
 #include "fence/monitor.h"
 #include "vip/net_ops.h"
 #include "vip/vip_manager.h"
@@ -69,6 +70,7 @@ class Daemon {
   // Corosync mode: the agent runner, the fence executor and the device monitor.
   void start_fencing(cluster::ClusterManager::Callbacks& cc);
   void learn_agents();
+  void check_devices_of(const std::string& agent);
 
   boost::asio::io_context& io_;
   Options options_;
@@ -92,7 +94,7 @@ class Daemon {
   std::unique_ptr<fence::AgentRunner> agents_;        // corosync mode only
   std::unique_ptr<fence::Fencer> fencer_;
   std::unique_ptr<fence::DeviceMonitor> monitor_;
-  std::map<std::string, std::set<std::string>> agent_actions_;  // agent -> actions (metadata)
+  std::map<std::string, fence::AgentMetadata> agent_metadata_;  // by agent name
   std::deque<std::pair<std::string, std::string>> alerts_;  // (time, message), newest last
 };
 

@@ -140,7 +140,7 @@ struct Pipe {
 std::string AgentResult::describe() const {
   switch (exec) {
     case ExecStatus::Timeout: return "timeout after " + std::to_string(elapsed.count()) + " ms";
-    case ExecStatus::NotInstalled: return "not installed: " + reason;
+    case ExecStatus::NotInstalled: return reason;
     case ExecStatus::Error: return "error: " + reason;
     case ExecStatus::Done: break;
   }
@@ -184,11 +184,9 @@ class AgentRunner::Run : public Runner::Handle, public std::enable_shared_from_t
 
   ~Run() override { abandon(); }
 
-  void start(const std::optional<std::string>& path) {
+  void start(const std::optional<std::string>& path, const std::string& folders) {
     started_ = Clock::now();
-    if (!path) {
-      return fail_now(ExecStatus::NotInstalled, req_.agent + " is not installed (looked in the agent folders)");
-    }
+    if (!path) return fail_now(ExecStatus::NotInstalled, req_.agent + " is not installed in " + folders);
     std::string error;
     auto input = render_stdin(req_, secrets_, error);
     if (!input) return fail_now(ExecStatus::Error, error);
@@ -465,7 +463,9 @@ std::shared_ptr<Runner::Handle> AgentRunner::run(const AgentRequest& request, Do
   std::erase_if(*runs_, [](const auto& w) { return w.expired(); });
   auto r = std::make_shared<Run>(io_, request, std::move(done));
   runs_->push_back(r);
-  r->start(resolve(request.agent));
+  std::string folders;
+  for (const auto& d : dirs_) folders += (folders.empty() ? "" : ", ") + d;
+  r->start(resolve(request.agent), request.agent.empty() || request.agent[0] != '/' ? folders : request.agent);
   return r;
 }
 

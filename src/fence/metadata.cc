@@ -381,4 +381,31 @@ Validation validate_device(const AgentMetadata& md, const std::map<std::string, 
   return v;
 }
 
+Validation validate_configured_device(const AgentMetadata& md, const config::Config& config,
+                                      const config::FenceDevice& device) {
+  std::set<bool> uses;  // with a plug, without one
+  for (const auto& n : config.cluster.nodes) {
+    for (const auto& level : n.fencing) {
+      for (const auto& ref : level) {
+        if (ref.device == device.name) uses.insert(ref.plug.has_value());
+      }
+    }
+  }
+  if (uses.empty()) uses.insert(false);
+  std::set<std::string> secrets;
+  for (const auto& [k, v] : device.secrets) secrets.insert(k);
+  Validation out;
+  std::set<std::string> seen;
+  for (bool plug : uses) {
+    Validation v = validate_device(md, device.params, secrets, plug);
+    for (auto& e : v.errors) {
+      if (seen.insert(e).second) out.errors.push_back(std::move(e));
+    }
+    for (auto& w : v.warnings) {
+      if (seen.insert(w).second) out.warnings.push_back(std::move(w));
+    }
+  }
+  return out;
+}
+
 }  // namespace hafront::fence

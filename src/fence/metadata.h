@@ -16,6 +16,8 @@
 #pragma once
 
 #include <map>
+
+#include "config/config_types.h"
 #include <set>
 #include <string>
 #include <string_view>
@@ -69,5 +71,10 @@ struct Validation {
 // required of the user and are errors when the user sets them.
 Validation validate_device(const AgentMetadata& md, const std::map<std::string, std::string>& params,
                            const std::set<std::string>& secret_names, bool plug_given);
+
+// validate_device() for a configured device, once for each way the nodes' fencing levels
+// use it (with a plug, without one); each problem reported once.
+Validation validate_configured_device(const AgentMetadata& md, const config::Config& config,
+                                      const config::FenceDevice& device);
 
 }  // namespace hafront::fence
