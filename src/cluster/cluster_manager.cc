@@ -185,6 +185,7 @@ void ClusterManager::fence_finished(const FenceEvent& e) {
   json::object m{{"t", e.result == "off" ? "fenced" : "fence_failed"},
                  {"node", n->id},
                  {"by", peers_.count(self_) ? peers_.at(self_).name : std::string("?")},
+                 {"action", e.action},
                  {"level", e.level},
                  {"devices", std::move(devices)},
                  {"reason", e.reason.substr(0, 2000)},
@@ -506,6 +507,7 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     e.executor = get_string(o, "by").value_or("?").substr(0, 64);
     bool ok = *type == "fenced";
     e.result = !ok ? "failed" : e.executor == "operator" ? "confirmed" : "off";
+    e.action = get_string(o, "action").value_or("off") == "reboot" ? "reboot" : "off";
     e.level = static_cast<int>(std::clamp<int64_t>(get_int(o, "level"), 0, 1000));
     for (const auto& d : get_strings(o, "devices")) e.devices.push_back(d.substr(0, 200));
     e.reason = get_string(o, "reason").value_or("").substr(0, 2000);

@@ -30,6 +30,7 @@ struct FenceEvent {
   std::string target;               // node name
   std::string executor;             // the node that ran the agents, or "operator"
   std::string result;               // "off" (fenced and confirmed), "failed", "confirmed" (by hand)
+  std::string action = "off";       // what was asked: "off", or "reboot" (off, confirmed, on again)
   int level = 0;                    // the level that fenced it
   std::vector<std::string> devices; // its devices ("pdu-a:3" with a plug)
   std::string reason;               // why it failed, in the agents' words

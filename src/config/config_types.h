@@ -97,8 +97,13 @@ struct ClusterTimings {
   bool operator==(const ClusterTimings&) const = default;
 };
 
+// What a fence does: power the node off and leave it off (until an operator looks), or
+// off, confirmed, then on again so it reboots and rejoins (Pacemaker's default).
+enum class FenceAction : uint8_t { Off, Reboot };
+
 // How lost nodes are fenced (see src/fence/fencer.h).
 struct FencingOptions {
+  FenceAction action = FenceAction::Off;
   Duration timeout{60000};           // one fence request: every level, confirmations, retries
   Duration random_delay{0};          // up to this much extra delay, at random (pcmk_delay_max)
   Duration priority_delay{0};        // extra delay before fencing a node that holds VIPs, so

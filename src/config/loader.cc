@@ -274,7 +274,8 @@ void Loader::read_cluster(const Value& v, Cluster& c) {
   }
 
   if (auto f = m.find("fencing")) {
-    MapView fm(ctx_, *f, {"timeout", "random_delay", "priority_delay", "monitor_interval", "agent_dirs"});
+    MapView fm(ctx_, *f, {"action", "timeout", "random_delay", "priority_delay", "monitor_interval", "agent_dirs"});
+    fm.get("action", c.fencing.action, {{"off", FenceAction::Off}, {"reboot", FenceAction::Reboot}});
     fm.get("timeout", c.fencing.timeout, Duration{1000}, Duration{3'600'000});
     fm.get("random_delay", c.fencing.random_delay, Duration{0}, Duration{600'000});
     fm.get("priority_delay", c.fencing.priority_delay, Duration{0}, Duration{600'000});

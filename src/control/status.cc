@@ -16,7 +16,7 @@ json::array strings(const std::vector<std::string>& v) {
 }  // namespace
 
 json::value to_json(const cluster::FenceEvent& e) {
-  return json::object{{"target", e.target},   {"executor", e.executor},     {"result", e.result},
+  return json::object{{"target", e.target},   {"executor", e.executor},     {"result", e.result}, {"action", e.action},
                       {"level", e.level},     {"devices", strings(e.devices)}, {"reason", e.reason},
                       {"rounds", e.rounds},   {"requested_ms", e.requested_ms}, {"started_ms", e.started_ms},
                       {"finished_ms", e.finished_ms}, {"delay_ms", e.delay_ms}};
@@ -230,6 +230,7 @@ std::string render_fence_history(const json::value& reply) {
         << pad(str(e, "target"), 10) << pad(str(e, "result"), 10) << "by " << pad(str(e, "executor"), 10);
     std::string result = str(e, "result");
     if (result == "off") {
+      if (str(e, "action") == "reboot") out << "(reboot) ";
       std::string devices;
       for (const auto& d : arr(e, "devices")) devices += (devices.empty() ? "" : ", ") + (d.is_string() ? std::string(d.get_string()) : "?");
       out << "level " << str(e, "level") << " (" << devices << ")";
@@ -238,6 +239,8 @@ std::string render_fence_history(const json::value& reply) {
       if (const auto* f = e.get_object().if_contains("delay_ms"); f && f->is_int64()) delay = f->get_int64();
       if (started > 0 && finished >= started) out << " in " << (finished - started) << " ms";
       if (delay > 0) out << " after a " << delay << " ms delay";
+      std::string note = str(e, "reason");
+      if (!note.empty() && note != "?") out << " — " << note;
     } else if (result == "failed") {
       out << "after " << str(e, "rounds") << " attempt(s): " << str(e, "reason");
     }

@@ -136,6 +136,7 @@ void Daemon::start_fencing(cluster::ClusterManager::Callbacks& cc) {
   agents_ = std::make_unique<fence::AgentRunner>(io_, config_->cluster.fencing.agent_dirs);
   fencer_ = std::make_unique<fence::Fencer>(io_, *agents_);
   fencer_->set_config(config_);
+  fencer_->set_alert([this](const std::string& m) { alert(m); });
   fencer_->set_status_support([this](const std::string& agent) {
     auto it = agent_metadata_.find(agent);
     return it == agent_metadata_.end() || it->second.supports("status");
@@ -152,6 +153,7 @@ void Daemon::start_fencing(cluster::ClusterManager::Callbacks& cc) {
       e.target = o.node;
       e.executor = node_name_;
       e.result = o.success ? "off" : "failed";
+      e.action = config_->cluster.fencing.action == config::FenceAction::Reboot ? "reboot" : "off";
       e.level = o.level;
       e.devices = o.devices;
       e.reason = o.reason;

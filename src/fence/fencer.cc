@@ -155,9 +155,7 @@ void Fencer::confirm(const std::shared_ptr<Request>& r, size_t index) {
     }
   }
   if (which.empty()) {
-    r->outcome.level = static_cast<int>(index) + 1;
-    for (const auto& ref : refs) r->outcome.devices.push_back(ref.plug ? ref.device + ":" + *ref.plug : ref.device);
-    finish(r, true);
+    fenced(r, index);
     return;
   }
   milliseconds left = std::max(time_left(*r), milliseconds{1000});  // a confirmation gets a chance
@@ -194,11 +192,55 @@ void Fencer::confirm(const std::shared_ptr<Request>& r, size_t index) {
         level_failed(r, index, why);
         return;
       }
-      r->outcome.level = static_cast<int>(index) + 1;
-      for (const auto& lr : r->levels[index]) {
-        r->outcome.devices.push_back(lr.plug ? lr.device + ":" + *lr.plug : lr.device);
+      fenced(r, index);
+    }));
+  }
+}
+
+void Fencer::fenced(const std::shared_ptr<Request>& r, size_t index) {
+  r->outcome.level = static_cast<int>(index) + 1;
+  for (const auto& ref : r->levels[index]) r->outcome.devices.push_back(ref.plug ? ref.device + ":" + *ref.plug : ref.device);
+  finish(r, true);  // the confirmed off is the proof: report it now
+  if (r->config->cluster.fencing.action != config::FenceAction::Reboot) return;
+  // Reboot, the way Pacemaker does it over several devices: every device of the level
+  // off and confirmed (done), then every device on. The node boots fresh, holding
+  // nothing, so the VIPs need not wait for this; a device that does not switch back on is
+  // an alert, not a failed fence.
+  const auto& refs = r->levels[index];
+  r->handles.clear();
+  r->pending = refs.size();
+  auto runs = std::make_shared<std::vector<DeviceRun>>(refs.size());
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const config::FenceRef& ref = refs[i];
+    const config::FenceDevice& dev = r->config->fence_devices.at(ref.device);
+    DeviceRun& dr = (*runs)[i];
+    dr.round = r->outcome.rounds;
+    dr.level = static_cast<int>(index) + 1;
+    dr.device = ref.device;
+    dr.plug = ref.plug;
+    dr.action = "on";
+    AgentRequest req;
+    req.agent = dev.agent;
+    req.params = dev.params;
+    for (const auto& [key, sf] : dev.secrets) req.secret_files[key] = sf.path;
+    req.action = "on";
+    req.plug = ref.plug;
+    req.timeout = std::chrono::duration_cast<milliseconds>(dev.timeout);
+    r->handles.push_back(runner_.run(req, [this, r, runs, i](AgentResult res) {
+      if (r->cancelled) return;
+      (*runs)[i].result = std::move(res);
+      if (--r->pending > 0) return;
+      std::string why;
+      for (const auto& x : *runs) {
+        if (!x.result.ok()) why += (why.empty() ? "" : "; ") + x.label() + " on: " + x.result.describe();
       }
-      finish(r, true);
+      r->handles.clear();
+      if (why.empty()) {
+        spdlog::info("fencing {}: powered back on (reboot)", r->node);
+        return;
+      }
+      spdlog::error("fencing {}: off and confirmed, but powering it back on failed: {}", r->node, why);
+      if (alert_) alert_("node " + r->node + " was fenced (off, confirmed) but did not power back on: " + why);
     }));
   }
 }
@@ -229,7 +271,6 @@ void Fencer::finish(const std::shared_ptr<Request>& r, bool success) {
     for (const auto& f : r->failures) reason += (reason.empty() ? "" : " | ") + f;
     r->outcome.reason = "every level failed (" + std::to_string(r->outcome.rounds) + " attempt(s)); last: " + reason;
   }
-  r->handles.clear();
   auto it = requests_.find(r->node);
   if (it != requests_.end() && it->second == r) requests_.erase(it);
   if (r->done) r->done(r->outcome);

@@ -4,6 +4,9 @@
 //    outlets feeding a dual power supply must both go off) and must succeed.
 //  - A level that reported success is confirmed with `status` on each device whose agent
 //    has that action: every device must answer "off". Anything else fails the level.
+//  - With cluster.fencing.action: reboot, the outcome is reported at the confirmed off (the
+//    proof), then the devices of that level are switched on again (all of them: both
+//    outlets of a dual supply), so the node reboots; a device that stays off is an alert.
 //  - A failed level escalates to the next; after the last, the whole topology is tried
 //    again after a back-off (1 s, 2 s, 4 s, then every 8 s), until the request's deadline
 //    (cluster.fencing.timeout). Each agent run gets min(device timeout, time left).
@@ -67,6 +70,8 @@ class Fencer {
 
   void set_config(std::shared_ptr<const config::Config> config) { config_ = std::move(config); }
   void set_status_support(StatusSupport f) { supports_status_ = std::move(f); }
+  // Problems after the outcome was reported (action reboot: a device did not switch on).
+  void set_alert(std::function<void(const std::string&)> f) { alert_ = std::move(f); }
 
   // Starts fencing `node` (a configured node name) after `delay`. One request per node at
   // a time: false if one is already running (it will report).
@@ -82,6 +87,8 @@ class Fencer {
   void level(const std::shared_ptr<Request>& r, size_t index);
   void confirm(const std::shared_ptr<Request>& r, size_t index);
   void level_failed(const std::shared_ptr<Request>& r, size_t index, const std::string& why);
+  // The level fenced the node: done, or (action reboot) switch its devices back on.
+  void fenced(const std::shared_ptr<Request>& r, size_t index);
   void finish(const std::shared_ptr<Request>& r, bool success);
   std::chrono::milliseconds time_left(const Request& r) const;
 
@@ -89,6 +96,7 @@ class Fencer {
   Runner& runner_;
   std::shared_ptr<const config::Config> config_;
   StatusSupport supports_status_;
+  std::function<void(const std::string&)> alert_;
   std::map<std::string, std::shared_ptr<Request>> requests_;
 };
 

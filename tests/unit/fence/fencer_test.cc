@@ -76,12 +76,12 @@ AgentResult failed(const std::string& why) {
 
 // n2 has level 1 = its BMC, level 2 = both PDU outlets; n3 has no fencing. Each device
 // carries its own name as a parameter so the fake runner can tell them apart.
-std::shared_ptr<const config::Config> topology(const std::string& timeout = "10s") {
+std::shared_ptr<const config::Config> topology(const std::string& timeout = "10s", const std::string& action = "off") {
   std::string yaml = R"(
 cluster:
   name: t
   mode: corosync
-  fencing: {timeout: )" + timeout + R"(}
+  fencing: {timeout: )" + timeout + R"(, action: )" + action + R"(}
   nodes:
     - {name: n1, id: 1, address: 192.0.2.1}
     - {name: n2, id: 2, address: 192.0.2.2, fencing: [[ipmi-n2], [pdu-a:3, pdu-b:3]]}
@@ -104,8 +104,12 @@ struct Harness {
   FakeRunner runner{io};
   Fencer fencer{io, runner};
   std::vector<FenceOutcome> outcomes;
+  std::vector<std::string> alerts;
 
-  explicit Harness(std::shared_ptr<const config::Config> c = topology()) { fencer.set_config(std::move(c)); }
+  explicit Harness(std::shared_ptr<const config::Config> c = topology()) {
+    fencer.set_config(std::move(c));
+    fencer.set_alert([this](const std::string& m) { alerts.push_back(m); });
+  }
   void fence(const std::string& node, std::chrono::milliseconds delay = 0ms) {
     EXPECT_TRUE(fencer.fence(node, delay, [this](const FenceOutcome& o) { outcomes.push_back(o); }));
   }
@@ -228,6 +232,31 @@ TEST(Fencer, CancelDuringTheDelayRunsNothingAndReportsNothing) {
   EXPECT_TRUE(h.outcomes.empty());
   EXPECT_TRUE(h.runner.calls.empty());
   EXPECT_FALSE(h.fencer.busy("n2"));
+}
+
+TEST(Fencer, RebootSwitchesEveryDeviceOfTheLevelBackOnAfterTheConfirmedOff) {
+  Harness h(topology("10s", "reboot"));
+  h.runner.script("ipmi-n2 off", {failed("no route")});
+  h.runner.script("pdu-a:3 off", {ok()});
+  h.runner.script("pdu-b:3 off", {ok()});
+  h.runner.script("pdu-a:3 status", {power(Answer::Off)});
+  h.runner.script("pdu-b:3 status", {power(Answer::Off)});
+  h.runner.script("pdu-a:3 on", {ok()});
+  h.runner.script("pdu-b:3 on", {failed("outlet locked")});
+  h.fence("n2");
+  h.io.run();
+  ASSERT_EQ(h.outcomes.size(), 1u);
+  // Both outlets off and confirmed before either comes back: a dual supply never keeps
+  // the node running through the reboot.
+  EXPECT_EQ(h.runner.calls, (std::vector<std::string>{"ipmi-n2 off", "pdu-a:3 off", "pdu-b:3 off", "pdu-a:3 status",
+                                                      "pdu-b:3 status", "pdu-a:3 on", "pdu-b:3 on"}));
+  // The confirmed off is the proof, reported before the power comes back; the outlet that
+  // stayed off is an alert.
+  EXPECT_TRUE(h.outcomes[0].success);
+  EXPECT_EQ(h.outcomes[0].level, 2);
+  EXPECT_TRUE(h.outcomes[0].reason.empty()) << h.outcomes[0].reason;
+  ASSERT_EQ(h.alerts.size(), 1u);
+  EXPECT_NE(h.alerts[0].find("pdu-b:3 on: failed: outlet locked"), std::string::npos) << h.alerts[0];
 }
 
 TEST(Fencer, DelayComesBeforeTheFirstRun) {
