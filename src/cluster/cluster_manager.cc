@@ -58,6 +58,10 @@ int64_t get_int(const json::object& o, std::string_view k) {
   return 0;
 }
 
+// A fence history entry on the wire: the `fenced`/`fence_failed` messages and the history
+// carried by table offers share this form ("node" is the target's id).
+json::object event_to_json(const FenceEvent& e, uint32_t target_id);
+
 bool get_bool(const json::object& o, std::string_view k) {
   const auto* v = o.if_contains(k);
   return v && v->is_bool() && v->get_bool();
@@ -81,6 +85,36 @@ std::set<uint32_t> get_ids(const json::object& o, std::string_view k) {
     }
   }
   return out;
+}
+
+json::object event_to_json(const FenceEvent& e, uint32_t target_id) {
+  json::array devices;
+  for (const auto& d : e.devices) devices.push_back(json::value(d));
+  return json::object{{"node", target_id},         {"by", e.executor},
+                      {"result", e.result},        {"action", e.action},
+                      {"level", e.level},          {"devices", std::move(devices)},
+                      {"reason", e.reason.substr(0, 2000)}, {"rounds", e.rounds},
+                      {"requested", e.requested_ms}, {"started", e.started_ms},
+                      {"finished", e.finished_ms},   {"delay", e.delay_ms}};
+}
+
+// Everything but the target name and the result, which the caller knows best. Bounded:
+// the message comes from the network.
+FenceEvent event_from_json(const json::object& o) {
+  FenceEvent e;
+  e.executor = get_string(o, "by").value_or("?").substr(0, 64);
+  e.action = get_string(o, "action").value_or("off") == "reboot" ? "reboot" : "off";
+  e.level = static_cast<int>(std::clamp<int64_t>(get_int(o, "level"), 0, 1000));
+  for (const auto& d : get_strings(o, "devices")) {
+    if (e.devices.size() < 16) e.devices.push_back(d.substr(0, 200));
+  }
+  e.reason = get_string(o, "reason").value_or("").substr(0, 2000);
+  e.rounds = static_cast<int>(std::clamp<int64_t>(get_int(o, "rounds"), 0, 1'000'000));
+  e.requested_ms = get_int(o, "requested");
+  e.started_ms = get_int(o, "started");
+  e.finished_ms = get_int(o, "finished");
+  e.delay_ms = get_int(o, "delay");
+  return e;
 }
 
 }  // namespace
@@ -180,20 +214,10 @@ void ClusterManager::fence_finished(const FenceEvent& e) {
   // Not again for 5 s: after a failure, a pause before the retry; after a success, the
   // `fenced` message is on its way back and takes the node out of the plan.
   fence_retry_at_[n->id] = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  json::array devices;
-  for (const auto& d : e.devices) devices.push_back(json::value(d));
-  json::object m{{"t", e.result == "off" ? "fenced" : "fence_failed"},
-                 {"node", n->id},
-                 {"by", peers_.count(self_) ? peers_.at(self_).name : std::string("?")},
-                 {"action", e.action},
-                 {"level", e.level},
-                 {"devices", std::move(devices)},
-                 {"reason", e.reason.substr(0, 2000)},
-                 {"rounds", e.rounds},
-                 {"requested", e.requested_ms},
-                 {"started", e.started_ms},
-                 {"finished", e.finished_ms},
-                 {"delay", e.delay_ms}};
+  FenceEvent sent = e;
+  sent.executor = peers_.count(self_) ? peers_.at(self_).name : std::string("?");
+  json::object m = event_to_json(sent, n->id);
+  m["t"] = e.result == "off" ? "fenced" : "fence_failed";
   outbox_.push_back(json::serialize(m));
   flush_outbox();
 }
@@ -206,8 +230,18 @@ void ClusterManager::flush_outbox() {
 }
 
 void ClusterManager::record(FenceEvent e) {
-  constexpr size_t kHistory = 200;
   history_.push_back(std::move(e));
+  while (history_.size() > kHistory) history_.pop_front();
+}
+
+void ClusterManager::merge_history(FenceEvent e) {
+  auto same = [&](const FenceEvent& x) {
+    return x.target == e.target && x.executor == e.executor && x.result == e.result && x.finished_ms == e.finished_ms;
+  };
+  if (std::any_of(history_.begin(), history_.end(), same)) return;
+  auto at = std::upper_bound(history_.begin(), history_.end(), e.finished_ms,
+                             [](int64_t t, const FenceEvent& x) { return t < x.finished_ms; });
+  history_.insert(at, std::move(e));
   while (history_.size() > kHistory) history_.pop_front();
 }
 
@@ -386,8 +420,16 @@ void ClusterManager::send_sync() {
     if (p.proven_down) proven.insert(id);
     if (p.silent) silent.insert(id);
   }
+  // The recent fence history travels with the table, so a node that joins learns who was
+  // fenced before it came (Pacemaker's fencers sync their history the same way).
+  json::array history;
+  size_t skip = history_.size() > kSyncedHistory ? history_.size() - kSyncedHistory : 0;
+  for (size_t i = skip; i < history_.size(); ++i) {
+    const config::Node* n = config_->find_node(history_[i].target);
+    if (n) history.push_back(event_to_json(history_[i], n->id));
+  }
   json::object m{{"t", "sync"}, {"version", version_}, {"owners", std::move(owners)},
-                 {"proven", to_array(proven)}, {"silent", to_array(silent)}};
+                 {"proven", to_array(proven)}, {"silent", to_array(silent)}, {"history", std::move(history)}};
   if (!corosync_->send(json::serialize(m))) spdlog::debug("table offer not sent (Corosync busy); offering again");
 }
 
@@ -455,6 +497,21 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     }
     offer.proven = get_ids(o, "proven");
     offer.silent = get_ids(o, "silent");
+    if (const auto* hv = o.if_contains("history"); hv && hv->is_array()) {
+      size_t taken = 0;
+      for (const auto& x : hv->get_array()) {
+        if (!x.is_object() || ++taken > kSyncedHistory) continue;
+        const json::value* node_value = x.get_object().if_contains("node");
+        std::optional<uint32_t> id;
+        if (node_value) id = as_id(*node_value);
+        auto result = get_string(x.get_object(), "result");
+        if (!id || !peer(*id) || !result || (*result != "off" && *result != "failed" && *result != "confirmed")) continue;
+        FenceEvent e = event_from_json(x.get_object());
+        e.target = peer(*id)->name;
+        e.result = *result;
+        merge_history(std::move(e));
+      }
+    }
     if (!best_offer_ || offer.version > best_offer_->version ||
         (offer.version == best_offer_->version && offer.from < best_offer_->from)) {
       best_offer_ = offer;
@@ -502,20 +559,10 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     auto node = get_uint(o, "node");
     Peer* p = node ? peer(static_cast<uint32_t>(*node)) : nullptr;
     if (!p) return;
-    FenceEvent e;
+    FenceEvent e = event_from_json(o);
     e.target = p->name;
-    e.executor = get_string(o, "by").value_or("?").substr(0, 64);
     bool ok = *type == "fenced";
     e.result = !ok ? "failed" : e.executor == "operator" ? "confirmed" : "off";
-    e.action = get_string(o, "action").value_or("off") == "reboot" ? "reboot" : "off";
-    e.level = static_cast<int>(std::clamp<int64_t>(get_int(o, "level"), 0, 1000));
-    for (const auto& d : get_strings(o, "devices")) e.devices.push_back(d.substr(0, 200));
-    e.reason = get_string(o, "reason").value_or("").substr(0, 2000);
-    e.rounds = static_cast<int>(std::clamp<int64_t>(get_int(o, "rounds"), 0, 1'000'000));
-    e.requested_ms = get_int(o, "requested");
-    e.started_ms = get_int(o, "started");
-    e.finished_ms = get_int(o, "finished");
-    e.delay_ms = get_int(o, "delay");
     if (e.finished_ms == 0) {
       e.finished_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch()).count();

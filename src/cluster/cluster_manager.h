@@ -23,7 +23,7 @@
 //   silent  {node}                 a member whose daemon stopped heartbeating while its
 //                                  Corosync stays: from then on it is lost uncleanly
 //   standby {node, on}             ask a node to enter or leave standby (it advertises it)
-//   sync    {version, owners, proven[], silent[]}  after every membership change each
+//   sync    {version, owners, proven[], silent[], history[]}  after every membership change each
 //                                  member offers its table; once every member's offer is
 //                                  in, all adopt the highest version (the side that kept
 //                                  quorum, which is the side that could assign)
@@ -153,6 +153,10 @@ class ClusterManager {
   void drive_fencing(bool able, bool keep);
   std::chrono::milliseconds fence_delay(uint32_t target) const;
   void record(FenceEvent e);
+  // An entry from another member's table offer: added in time order unless known.
+  void merge_history(FenceEvent e);
+  static constexpr size_t kHistory = 200;      // entries kept
+  static constexpr size_t kSyncedHistory = 32; // entries carried by a table offer
   void flush_outbox();
 
   boost::asio::io_context& io_;

@@ -1,7 +1,8 @@
 """cluster.fencing.action: reboot -- the lost holder is powered off through its BMC, the
 off is confirmed, the VIP moves, and the BMC powers the node back on; the node then boots
 (the harness starts its Corosync and daemon, as its init would) and rejoins as a fresh
-member, without taking the VIP back."""
+member, without taking the VIP back, and learns from the others' table offers that it was
+fenced (fence history is synced to joining nodes)."""
 import json
 import os
 import sys
@@ -67,6 +68,9 @@ fence_devices:
     wait_for(lambda: h["n1"].vip("v")["holder"] == "n2", 5, "n1 learns n2 holds the VIP")
     time.sleep(0.5)
     check(h["n1"].vip("v")["state"] == "released", "no failback after the reboot")
+    learnt = [e for e in json.loads(h["n1"].ctl("fence-history", "--json"))["history"] if e["target"] == "n1"]
+    check(learnt and learnt[-1]["executor"] == "n2" and learnt[-1]["finished_ms"] == entry["finished_ms"],
+          "the rebooted n1 learnt its own fencing from the others' table offers: %s" % learnt)
     check(obs.macs_answering_at_once(VIP) <= 1, "never two MACs at once: %s" % obs.overlaps(VIP)[:3])
     for x in h.values():
         x.stop()
