@@ -6,10 +6,8 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <variant>
-
-#include "fence/metadata.h"
 #include <filesystem>
+#include <variant>
 #include <cstring>
 #include <ctime>
 

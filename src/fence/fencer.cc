@@ -94,55 +94,68 @@ void Fencer::round(const std::shared_ptr<Request>& r) {
   level(r, 0);
 }
 
+void Fencer::run_step(const std::shared_ptr<Request>& r, size_t index, const std::vector<size_t>& which,
+                      const std::string& action, milliseconds cap,
+                      std::function<void(const std::vector<DeviceRun>&)> done) {
+  const auto& refs = r->levels[index];
+  r->handles.clear();
+  r->pending = which.size();
+  auto runs = std::make_shared<std::vector<DeviceRun>>(which.size());
+  for (size_t k = 0; k < which.size(); ++k) {
+    const config::FenceRef& ref = refs[which[k]];
+    DeviceRun& dr = (*runs)[k];
+    dr.round = r->outcome.rounds;
+    dr.level = static_cast<int>(index) + 1;
+    dr.device = ref.device;
+    dr.plug = ref.plug;
+    dr.action = action;
+    AgentRequest req;
+    auto dev = r->config->fence_devices.find(ref.device);
+    if (dev != r->config->fence_devices.end()) {
+      req.agent = dev->second.agent;
+      req.params = dev->second.params;
+      for (const auto& [key, secret] : dev->second.secrets) req.secret_files[key] = secret.path;
+      req.timeout = std::min(cap, std::chrono::duration_cast<milliseconds>(dev->second.timeout));
+    } else {
+      req.agent = "(unknown device " + ref.device + ")";  // resolves to nothing: not installed
+    }
+    req.action = action;
+    req.plug = ref.plug;
+    spdlog::info("fencing {}: level {} device {} {}", r->node, dr.level, dr.label(), action);
+    r->handles.push_back(runner_.run(req, [r, runs, k, done](AgentResult res) {
+      if (r->cancelled) return;
+      (*runs)[k].result = std::move(res);
+      if (--r->pending > 0) return;
+      for (const auto& x : *runs) {
+        spdlog::log(x.result.ok() || x.result.answer == Answer::Off ? spdlog::level::info : spdlog::level::warn,
+                    "fencing {}: {} {}: {} ({} ms)", r->node, x.label(), x.action, x.result.describe(),
+                    x.result.elapsed.count());
+      }
+      done(*runs);
+    }));
+  }
+}
+
 void Fencer::level(const std::shared_ptr<Request>& r, size_t index) {
   milliseconds left = time_left(*r);
   if (left.count() == 0) {
     level_failed(r, index, "the fencing time-out ran out");
     return;
   }
-  const auto& refs = r->levels[index];
-  r->handles.clear();
-  r->pending = refs.size();
-  auto runs = std::make_shared<std::vector<DeviceRun>>(refs.size());
-  for (size_t i = 0; i < refs.size(); ++i) {
-    const config::FenceRef& ref = refs[i];
-    DeviceRun& dr = (*runs)[i];
-    dr.round = r->outcome.rounds;
-    dr.level = static_cast<int>(index) + 1;
-    dr.device = ref.device;
-    dr.plug = ref.plug;
-    dr.action = "off";
-    auto dev = r->config->fence_devices.find(ref.device);
-    AgentRequest req;
-    if (dev != r->config->fence_devices.end()) {
-      req.agent = dev->second.agent;
-      req.params = dev->second.params;
-      for (const auto& [k, s] : dev->second.secrets) req.secret_files[k] = s.path;
-      req.timeout = std::min(left, std::chrono::duration_cast<milliseconds>(dev->second.timeout));
-    } else {
-      req.agent = "(unknown device " + ref.device + ")";  // resolves to nothing: not installed
+  std::vector<size_t> all(r->levels[index].size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  run_step(r, index, all, "off", left, [this, r, index](const std::vector<DeviceRun>& runs) {
+    std::string why;
+    for (const auto& x : runs) {
+      r->outcome.runs.push_back(x);
+      if (!x.result.ok()) why += (why.empty() ? "" : "; ") + x.label() + " off: " + x.result.describe();
     }
-    req.action = "off";
-    req.plug = ref.plug;
-    spdlog::info("fencing {}: level {} device {} off", r->node, dr.level, dr.label());
-    r->handles.push_back(runner_.run(req, [this, r, runs, i, index](AgentResult res) {
-      if (r->cancelled) return;
-      (*runs)[i].result = std::move(res);
-      if (--r->pending > 0) return;
-      std::string why;
-      for (const auto& x : *runs) {
-        r->outcome.runs.push_back(x);
-        spdlog::log(x.result.ok() ? spdlog::level::info : spdlog::level::warn, "fencing {}: {} off: {} ({} ms)", r->node,
-                    x.label(), x.result.describe(), x.result.elapsed.count());
-        if (!x.result.ok()) why += (why.empty() ? "" : "; ") + x.label() + " off: " + x.result.describe();
-      }
-      if (!why.empty()) {
-        level_failed(r, index, why);
-      } else {
-        confirm(r, index);
-      }
-    }));
-  }
+    if (!why.empty()) {
+      level_failed(r, index, why);
+    } else {
+      confirm(r, index);
+    }
+  });
 }
 
 void Fencer::confirm(const std::shared_ptr<Request>& r, size_t index) {
@@ -159,42 +172,19 @@ void Fencer::confirm(const std::shared_ptr<Request>& r, size_t index) {
     return;
   }
   milliseconds left = std::max(time_left(*r), milliseconds{1000});  // a confirmation gets a chance
-  r->handles.clear();
-  r->pending = which.size();
-  auto runs = std::make_shared<std::vector<DeviceRun>>(which.size());
-  for (size_t k = 0; k < which.size(); ++k) {
-    const config::FenceRef& ref = refs[which[k]];
-    const config::FenceDevice& dev = r->config->fence_devices.at(ref.device);
-    DeviceRun& dr = (*runs)[k];
-    dr.round = r->outcome.rounds;
-    dr.level = static_cast<int>(index) + 1;
-    dr.device = ref.device;
-    dr.plug = ref.plug;
-    dr.action = "status";
-    AgentRequest req;
-    req.agent = dev.agent;
-    req.params = dev.params;
-    for (const auto& [key, s] : dev.secrets) req.secret_files[key] = s.path;
-    req.action = "status";
-    req.plug = ref.plug;
-    req.timeout = std::min(left, std::chrono::duration_cast<milliseconds>(dev.timeout));
-    r->handles.push_back(runner_.run(req, [this, r, runs, k, index](AgentResult res) {
-      if (r->cancelled) return;
-      (*runs)[k].result = std::move(res);
-      if (--r->pending > 0) return;
-      std::string why;
-      for (const auto& x : *runs) {
-        r->outcome.runs.push_back(x);
-        bool off = x.result.exec == ExecStatus::Done && x.result.answer == Answer::Off;
-        if (!off) why += (why.empty() ? "" : "; ") + x.label() + " status after off: " + x.result.describe();
-      }
-      if (!why.empty()) {
-        level_failed(r, index, why);
-        return;
-      }
-      fenced(r, index);
-    }));
-  }
+  run_step(r, index, which, "status", left, [this, r, index](const std::vector<DeviceRun>& runs) {
+    std::string why;
+    for (const auto& x : runs) {
+      r->outcome.runs.push_back(x);
+      bool off = x.result.exec == ExecStatus::Done && x.result.answer == Answer::Off;
+      if (!off) why += (why.empty() ? "" : "; ") + x.label() + " status after off: " + x.result.describe();
+    }
+    if (!why.empty()) {
+      level_failed(r, index, why);
+      return;
+    }
+    fenced(r, index);
+  });
 }
 
 void Fencer::fenced(const std::shared_ptr<Request>& r, size_t index) {
@@ -206,43 +196,21 @@ void Fencer::fenced(const std::shared_ptr<Request>& r, size_t index) {
   // off and confirmed (done), then every device on. The node boots fresh, holding
   // nothing, so the VIPs need not wait for this; a device that does not switch back on is
   // an alert, not a failed fence.
-  const auto& refs = r->levels[index];
-  r->handles.clear();
-  r->pending = refs.size();
-  auto runs = std::make_shared<std::vector<DeviceRun>>(refs.size());
-  for (size_t i = 0; i < refs.size(); ++i) {
-    const config::FenceRef& ref = refs[i];
-    const config::FenceDevice& dev = r->config->fence_devices.at(ref.device);
-    DeviceRun& dr = (*runs)[i];
-    dr.round = r->outcome.rounds;
-    dr.level = static_cast<int>(index) + 1;
-    dr.device = ref.device;
-    dr.plug = ref.plug;
-    dr.action = "on";
-    AgentRequest req;
-    req.agent = dev.agent;
-    req.params = dev.params;
-    for (const auto& [key, sf] : dev.secrets) req.secret_files[key] = sf.path;
-    req.action = "on";
-    req.plug = ref.plug;
-    req.timeout = std::chrono::duration_cast<milliseconds>(dev.timeout);
-    r->handles.push_back(runner_.run(req, [this, r, runs, i](AgentResult res) {
-      if (r->cancelled) return;
-      (*runs)[i].result = std::move(res);
-      if (--r->pending > 0) return;
-      std::string why;
-      for (const auto& x : *runs) {
-        if (!x.result.ok()) why += (why.empty() ? "" : "; ") + x.label() + " on: " + x.result.describe();
-      }
-      r->handles.clear();
-      if (why.empty()) {
-        spdlog::info("fencing {}: powered back on (reboot)", r->node);
-        return;
-      }
-      spdlog::error("fencing {}: off and confirmed, but powering it back on failed: {}", r->node, why);
-      if (alert_) alert_("node " + r->node + " was fenced (off, confirmed) but did not power back on: " + why);
-    }));
-  }
+  std::vector<size_t> all(r->levels[index].size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  run_step(r, index, all, "on", milliseconds::max(), [this, r](const std::vector<DeviceRun>& runs) {
+    r->handles.clear();
+    std::string why;
+    for (const auto& x : runs) {
+      if (!x.result.ok()) why += (why.empty() ? "" : "; ") + x.label() + " on: " + x.result.describe();
+    }
+    if (why.empty()) {
+      spdlog::info("fencing {}: powered back on (reboot)", r->node);
+      return;
+    }
+    spdlog::error("fencing {}: off and confirmed, but powering it back on failed: {}", r->node, why);
+    if (alert_) alert_("node " + r->node + " was fenced (off, confirmed) but did not power back on: " + why);
+  });
 }
 
 void Fencer::level_failed(const std::shared_ptr<Request>& r, size_t index, const std::string& why) {

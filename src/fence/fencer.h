@@ -84,6 +84,11 @@ class Fencer {
  private:
   struct Request;
   void round(const std::shared_ptr<Request>& r);
+  // Runs `action` on the devices `which` of level `index`, all at once, each for at most
+  // min(its device timeout, cap); `done` gets every run once all are in (not if cancelled).
+  void run_step(const std::shared_ptr<Request>& r, size_t index, const std::vector<size_t>& which,
+                const std::string& action, std::chrono::milliseconds cap,
+                std::function<void(const std::vector<DeviceRun>&)> done);
   void level(const std::shared_ptr<Request>& r, size_t index);
   void confirm(const std::shared_ptr<Request>& r, size_t index);
   void level_failed(const std::shared_ptr<Request>& r, size_t index, const std::string& why);
