@@ -70,6 +70,39 @@ TEST(Status, ClusterNodesShowTheirState) {
   EXPECT_NE(t.find("to fence: ctrl-1"), std::string::npos) << t;
 }
 
+TEST(Status, FencingShowsDevicesLastFenceAndHistory) {
+  Status s = sample();
+  s.cluster.fence_devices = {{"ipmi-1", "fence_ipmilan", "ok", "", 1, 120, {"ctrl-1"}},
+                             {"pdu", "fence_apc_snmp", "failed", "timeout after 20000 ms", 1, 20000, {"ctrl-1"}}};
+  cluster::FenceEvent off;
+  off.target = "ctrl-1";
+  off.executor = "ctrl-0";
+  off.result = "off";
+  off.level = 2;
+  off.devices = {"pdu-a:3", "pdu-b:3"};
+  off.started_ms = 1'795'322'150'000;
+  off.finished_ms = 1'795'322'150'434;
+  off.delay_ms = 2000;
+  cluster::FenceEvent failed = off;
+  failed.result = "failed";
+  failed.rounds = 2;
+  failed.reason = "every level failed";
+  s.cluster.last_fence = off;
+  std::string t = render_text(to_json(s));
+  EXPECT_NE(t.find("fence devices: ipmi-1=ok pdu=failed (timeout after 20000 ms)"), std::string::npos) << t;
+  EXPECT_NE(t.find("last fence: ctrl-1 off by ctrl-0"), std::string::npos) << t;
+
+  boost::json::array h{to_json(off), to_json(failed)};
+  std::string history = render_fence_history(boost::json::object{{"history", h}});
+  EXPECT_NE(history.find("Z  ctrl-1    off       by ctrl-0    level 2 (pdu-a:3, pdu-b:3) in 434 ms after a 2000 ms delay"),
+            std::string::npos)
+      << history;
+  EXPECT_NE(history.find("failed    by ctrl-0    after 2 attempt(s): every level failed"), std::string::npos) << history;
+  EXPECT_EQ(render_fence_history(boost::json::object{{"history", boost::json::array{}}}),
+            "no fencing recorded since this daemon started\n");
+  EXPECT_NO_THROW(render_fence_history(boost::json::parse(R"({"history":[1,"x",{"result":"off","devices":7}]})")));
+}
+
 TEST(Status, RenderingMalformedJsonDoesNotThrow) {
   EXPECT_NO_THROW(render_text(boost::json::value(nullptr)));
   EXPECT_NO_THROW(render_text(boost::json::parse(R"({"cluster":5,"vips":{"a":1},"services":[1,"x",{"servers":7}]})")));
