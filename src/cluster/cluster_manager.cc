@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include <charconv>
+#include <ctime>
 #include <random>
 
 namespace hafront::cluster {
@@ -87,6 +89,14 @@ std::set<uint32_t> get_ids(const json::object& o, std::string_view k) {
   return out;
 }
 
+uint64_t boot_now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t to_ns(std::chrono::milliseconds d) { return static_cast<uint64_t>(d.count()) * 1'000'000ULL; }
+
 json::object event_to_json(const FenceEvent& e, uint32_t target_id) {
   json::array devices;
   for (const auto& d : e.devices) devices.push_back(json::value(d));
@@ -121,11 +131,19 @@ FenceEvent event_from_json(const json::object& o) {
 
 ClusterManager::ClusterManager(asio::io_context& io, std::shared_ptr<const config::Config> config, uint32_t self_id,
                                Callbacks callbacks)
-    : io_(io), config_(std::move(config)), self_(self_id), cb_(std::move(callbacks)), heartbeat_timer_(io) {
+    : io_(io),
+      config_(std::move(config)),
+      self_(self_id),
+      cb_(std::move(callbacks)),
+      heartbeat_timer_(io),
+      lease_timer_(io) {
   for (const auto& n : config_->cluster.nodes) {
     Peer p;
     p.id = n.id;
     p.name = n.name;
+    // Nothing is known of what any node did before this daemon started: its leases count
+    // from now.
+    p.last_state = std::chrono::steady_clock::now();
     peers_[n.id] = p;
   }
   CorosyncClient::Callbacks c;
@@ -134,6 +152,7 @@ ClusterManager::ClusterManager(asio::io_context& io, std::shared_ptr<const confi
   c.message = [this](const CpgMember& from, const std::string& payload) { on_message(from, payload); };
   c.membership = [this](const auto& m, const auto& l, const auto& j) { on_membership(m, l, j); };
   c.quorum = [this](bool q) { on_quorum(q); };
+  c.ring_changed = [this] { on_ring_changed(); };
   corosync_ = std::make_unique<CorosyncClient>(io_, "hafront:" + config_->cluster.name, std::move(c));
 }
 
@@ -148,6 +167,8 @@ void ClusterManager::stop() {
   stopping_ = true;
   drive_fencing(false, false);
   heartbeat_timer_.cancel();
+  lease_timer_.cancel();
+  expire_lease();
   holding_.clear();
   send_state();  // the last word: holding nothing
   corosync_->stop();
@@ -167,6 +188,11 @@ void ClusterManager::set_standby(bool standby) {
 
 void ClusterManager::set_servable(const std::string& vip, bool servable) {
   bool changed = servable ? servable_.insert(vip).second : servable_.erase(vip) > 0;
+  if (changed) send_state();
+}
+
+void ClusterManager::set_leased(const std::string& vip, bool leased) {
+  bool changed = leased ? leased_.insert(vip).second : leased_.erase(vip) > 0;
   if (changed) send_state();
 }
 
@@ -338,6 +364,7 @@ void ClusterManager::on_disconnected(const std::string& why) {
   synced_ = false;
   for (auto& [id, p] : peers_) p.member = false;
   drive_fencing(false, false);
+  expire_lease();
   release_all("lost the connection to Corosync (" + why + ")");
 }
 
@@ -355,7 +382,10 @@ void ClusterManager::on_quorum(bool quorate) {
   if (quorate_ == quorate) return;
   quorate_ = quorate;
   spdlog::info("quorum: {}", quorate ? "quorate" : "NOT quorate");
-  if (!quorate) release_all("this partition lost quorum");
+  if (!quorate) {
+    expire_lease();  // the kernel stops answering now, whatever the VIP manager does next
+    release_all("this partition lost quorum");
+  }
   evaluate();
 }
 
@@ -379,15 +409,31 @@ void ClusterManager::on_membership(const std::vector<CpgMember>& members,
     p->seen_state = false;
     p->holding.clear();
     p->last_heard = std::chrono::steady_clock::now();
+    p->leased.clear();
+    p->lease_expired = false;
+    p->freed.clear();
+    p->attested = false;
     fence_failure_alerted_.erase(p->id);
     fence_retry_at_.erase(p->id);
     spdlog::info("node {} joined the group", p->name);
   }
+  ++view_;
+  auto now = std::chrono::steady_clock::now();
   for (auto& [id, p] : peers_) {
+    bool was_member = p.member;
     p.member = std::any_of(members.begin(), members.end(), [&](const CpgMember& m) { return m.node == id; });
     // A membership change means the ring stalled for a while (token loss, consensus):
     // nobody's messages were delivered then, so every member's silence starts over.
-    if (p.member) p.last_heard = std::chrono::steady_clock::now();
+    if (p.member) p.last_heard = now;
+    // Leases. What this node knows of a node's last state stays exact only for a node that
+    // was with it in the previous membership and is gone now (it delivered what that node
+    // sent there). For a member, the stall starts its silence over; for a node that was not
+    // with it, others may have heard it lately: count from now.
+    if (id != self_ && (p.member || !was_member)) p.last_state = std::max(p.last_state, now);
+    p.acked.reset();
+    p.seq_since_change = 0;
+    p.view_in_config.reset();
+    p.attested_by.clear();
   }
   // Nothing is decided until every member's table offer is in.
   synced_ = false;
@@ -401,15 +447,158 @@ void ClusterManager::on_membership(const std::vector<CpgMember>& members,
   evaluate();
 }
 
+json::object ClusterManager::acks() const {
+  json::object a;
+  for (const auto& [id, p] : peers_) {
+    if (id != self_ && p.member && p.last_seq) a[std::to_string(id)] = p.last_seq;
+  }
+  return a;
+}
+
 void ClusterManager::send_state() {
   if (!corosync_ || !corosync_->connected()) return;
+  // The send time is taken before the send: the lease it may earn counts from no later
+  // than the moment the message could first be delivered.
+  uint64_t seq = ++seq_;
+  sent_.emplace_back(seq, boot_now_ns());
+  while (sent_.size() > 1024) sent_.pop_front();
   json::object m{{"t", "state"},
                  {"node", self_},
+                 {"seq", seq},
+                 {"view", view_},
                  {"digest", config_->sha256},
                  {"standby", standby_},
                  {"servable", to_array(servable_)},
-                 {"holding", to_array(holding_)}};
+                 {"holding", to_array(holding_)},
+                 {"leased", to_array(leased_)},
+                 {"acks", acks()}};
   corosync_->send(json::serialize(m));
+}
+
+uint64_t ClusterManager::send_time(uint64_t seq) const {
+  auto it = std::lower_bound(sent_.begin(), sent_.end(), seq,
+                             [](const std::pair<uint64_t, uint64_t>& x, uint64_t s) { return x.first < s; });
+  return it != sent_.end() && it->first == seq ? it->second : 0;
+}
+
+void ClusterManager::read_acks(Peer& sender, const json::object& o) {
+  if (sender.id == self_ || !sender.member) return;
+  const auto* a = o.if_contains("acks");
+  if (!a || !a->is_object()) return;
+  const auto* mine = a->get_object().if_contains(std::to_string(self_));
+  if (!mine) return;
+  auto seq = as_uint(*mine);
+  if (!seq || *seq > seq_) return;  // nobody acknowledges what was not sent
+  sender.acked = std::max(sender.acked.value_or(0), *seq);
+  try_renew();
+}
+
+void ClusterManager::try_renew() {
+  const Peer* me = peer(self_);
+  if (!corosync_->connected() || !quorate_ || !me || me->silent || stopping_) return;
+  // With this node, the acknowledging members must be a majority of the configured nodes,
+  // so every quorate partition that could form without this node contains one of them.
+  size_t need = config_->cluster.nodes.size() / 2;
+  std::vector<uint64_t> acks;
+  for (const auto& [id, p] : peers_) {
+    if (id == self_) continue;
+    if (p.member && !p.silent && p.acked) {
+      acks.push_back(*p.acked);
+    } else if (!p.member && p.proven_down && need > 0) {
+      --need;  // fenced: if it comes back, it is a fresh member and counts from then
+    }
+  }
+  uint64_t k = 0;
+  if (need == 0) {
+    k = me->last_seq;  // this node's own state, delivered back
+  } else {
+    if (acks.size() < need) return;
+    std::sort(acks.begin(), acks.end(), std::greater<>());
+    k = acks[need - 1];
+  }
+  uint64_t sent = send_time(k);
+  if (!sent) return;
+  uint64_t expiry = sent + to_ns(config_->cluster.timings.lease);
+  if (expiry <= lease_until_) return;
+  lease_until_ = expiry;
+  if (cb_.lease) cb_.lease(expiry);
+}
+
+void ClusterManager::expire_lease() {
+  if (lease_until_ == 0) return;
+  lease_until_ = 0;
+  if (cb_.lease) cb_.lease(0);
+}
+
+void ClusterManager::on_ring_changed() {
+  // Nothing was delivered while the ring re-formed, so no member's silence during it
+  // means anything: it starts over (later attestations only; this is never less safe).
+  auto now = std::chrono::steady_clock::now();
+  for (auto& [id, p] : peers_) {
+    if (id != self_ && p.member) p.last_state = std::max(p.last_state, now);
+  }
+}
+
+void ClusterManager::check_leases() {
+  if (!corosync_->connected() || stopping_) return;
+  const auto wait = config_->cluster.timings.lease + config_->cluster.timings.lease_margin;
+  auto now = std::chrono::steady_clock::now();
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (auto& [id, p] : peers_) {
+    // Only nodes that may hold a leased VIP; one that left cleanly released first.
+    if (id == self_ || p.lease_expired || p.proven_down || p.leased.empty() || p.departure == Departure::Clean) continue;
+    auto due = p.last_state + wait;
+    if (now < due) {
+      next = std::min(next, due);
+      continue;
+    }
+    if (p.attested && p.attested_seq == p.last_seq && p.attested_view == view_) continue;
+    json::object m{{"t", "lease_expired"}, {"node", id}, {"seq", p.last_seq}, {"view", view_}};
+    if (!corosync_->send(json::serialize(m))) continue;  // busy: the next heartbeat tries again
+    p.attested = true;
+    p.attested_seq = p.last_seq;
+    p.attested_view = view_;
+    spdlog::info("node {}: no state from it for {} ms; attesting that its lease ran out", p.name,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_state).count());
+  }
+  if (next != std::chrono::steady_clock::time_point::max()) {
+    // Wake up at the first deadline rather than at the next heartbeat.
+    lease_timer_.expires_at(next + std::chrono::milliseconds(1));
+    lease_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) check_leases();
+    });
+  }
+}
+
+void ClusterManager::on_lease_expired(Peer& sender, const json::object& o) {
+  auto node = get_uint(o, "node");
+  Peer* p = node ? peer(static_cast<uint32_t>(*node)) : nullptr;
+  if (!p || p->id == sender.id || !sender.member || p->lease_expired) return;
+  // Valid only if the sender had processed this membership (its view matches the one in
+  // its latest state sent here) and every state of p delivered here since.
+  auto view = get_uint(o, "view");
+  auto seq = get_uint(o, "seq").value_or(0);
+  if (!view || !sender.view_in_config || *view != *sender.view_in_config || seq < p->seq_since_change) {
+    spdlog::debug("ignoring a stale lease attestation about {} from {}", p->name, sender.name);
+    return;
+  }
+  p->attested_by.insert(sender.id);
+  bool all = std::all_of(peers_.begin(), peers_.end(), [&](const auto& kv) {
+    const Peer& m = kv.second;
+    return kv.first == p->id || !m.member || m.silent || p->attested_by.count(kv.first);
+  });
+  if (!all) return;
+  p->lease_expired = true;
+  p->freed = p->leased;
+  std::string vips;
+  for (const auto& v : p->freed) vips += (vips.empty() ? "" : ", ") + v;
+  spdlog::warn("node {}: its lease ran out (every member attested); its leased VIPs ({}) are free; it is still fenced",
+               p->name, vips);
+  if (cb_.alert && p->id != self_) {
+    cb_.alert("node " + p->name + " stopped renewing its lease; its VIPs (" + vips + ") move once its lease ran out; "
+              "it is fenced in the background");
+  }
+  if (p->member && !p->silent) declare_silent(*p, "its lease ran out");
 }
 
 void ClusterManager::send_sync() {
@@ -428,8 +617,15 @@ void ClusterManager::send_sync() {
     const config::Node* n = config_->find_node(history_[i].target);
     if (n) history.push_back(event_to_json(history_[i], n->id));
   }
+  // Nodes whose lease provably ran out, with the VIPs that freed: a joining node has not
+  // seen their states.
+  json::object freed;
+  for (const auto& [id, p] : peers_) {
+    if (p.lease_expired) freed[std::to_string(id)] = to_array(p.freed);
+  }
   json::object m{{"t", "sync"}, {"version", version_}, {"owners", std::move(owners)},
-                 {"proven", to_array(proven)}, {"silent", to_array(silent)}, {"history", std::move(history)}};
+                 {"proven", to_array(proven)}, {"silent", to_array(silent)}, {"freed", std::move(freed)},
+                 {"history", std::move(history)}};
   if (!corosync_->send(json::serialize(m))) spdlog::debug("table offer not sent (Corosync busy); offering again");
 }
 
@@ -441,6 +637,7 @@ void ClusterManager::heartbeat() {
   if (corosync_->connected() && !synced_) send_sync();
   flush_outbox();
   check_liveness();
+  check_leases();
   heartbeat_timer_.expires_after(config_->cluster.timings.heartbeat_interval);
   heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) heartbeat();
@@ -484,6 +681,31 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     sender->standby = get_bool(o, "standby");
     sender->servable = get_strings(o, "servable");
     sender->holding = get_strings(o, "holding");
+    uint64_t seq = get_uint(o, "seq").value_or(0);
+    if (seq > sender->last_seq || sender->id != self_) sender->last_seq = seq;
+    if (sender->id != self_) {
+      sender->seq_since_change = seq;
+      sender->view_in_config = get_uint(o, "view");
+      sender->last_state = std::chrono::steady_clock::now();
+      sender->attested_by.clear();  // it was heard after those attestations
+      sender->attested = false;
+      sender->leased = get_strings(o, "leased");
+      // Its renewal waits for acknowledgements: give this one now rather than with the
+      // next heartbeat, when it holds a leased VIP.
+      bool holds_leased = std::any_of(sender->holding.begin(), sender->holding.end(),
+                                      [&](const std::string& h) { return sender->leased.count(h) > 0; });
+      if (holds_leased && !stopping_ && sender->member) {
+        corosync_->send(json::serialize(json::object{{"t", "ack"}, {"acks", acks()}}));
+      }
+    } else {
+      try_renew();  // a node alone (the others fenced) renews from its own state
+    }
+    read_acks(*sender, o);
+  } else if (*type == "ack") {
+    read_acks(*sender, o);
+    return;  // changes nothing else
+  } else if (*type == "lease_expired") {
+    on_lease_expired(*sender, o);
   } else if (*type == "sync") {
     if (!sender->member) return;
     Offer offer;
@@ -497,6 +719,17 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     }
     offer.proven = get_ids(o, "proven");
     offer.silent = get_ids(o, "silent");
+    if (const auto* fv = o.if_contains("freed"); fv && fv->is_object()) {
+      for (const auto& kv : fv->get_object()) {
+        uint32_t id = 0;
+        auto parsed = std::from_chars(kv.key().data(), kv.key().data() + kv.key().size(), id);
+        if (parsed.ec != std::errc{} || !peer(id) || !kv.value().is_array()) continue;
+        json::object one{{"v", kv.value()}};
+        for (const auto& name : get_strings(one, "v")) {
+          if (config_->find_vip(name)) offer.freed[id].insert(name);
+        }
+      }
+    }
     if (const auto* hv = o.if_contains("history"); hv && hv->is_array()) {
       size_t taken = 0;
       for (const auto& x : hv->get_array()) {
@@ -527,6 +760,10 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
         // already reflects that; a fresh member learns here what the others knew.
         p.proven_down = p.proven_down || best_offer_->proven.count(id) > 0;
         p.silent = p.silent || best_offer_->silent.count(id) > 0;
+        if (auto f = best_offer_->freed.find(id); f != best_offer_->freed.end() && !p.lease_expired) {
+          p.lease_expired = true;
+          p.freed = f->second;
+        }
       }
       synced_ = true;
       spdlog::info("cluster table synced: version {}, {} owner(s)", version_, owners_.size());
@@ -622,24 +859,28 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     auto node = get_uint(o, "node");
     Peer* p = node ? peer(static_cast<uint32_t>(*node)) : nullptr;
     if (!p || p->silent) return;
-    p->silent = true;
-    spdlog::warn("node {} is silent: its daemon stopped heartbeating", p->name);
-    if (p->id == self_) {
-      // The others gave up on this daemon (it was paused or hung). Let go of everything
-      // now (the release deletes the addresses before returning), say so, then leave and
-      // rejoin as a fresh member: the others see a clean leave that follows the release.
-      release_all("the cluster declared this daemon silent");
-      if (cb_.alert) cb_.alert("this node was declared silent by the cluster; it released its VIPs and rejoins");
-      holding_.clear();
-      send_state();
-      asio::post(io_, [this] {
-        corosync_->stop();
-        corosync_->start();
-      });
-      return;
-    }
+    declare_silent(*p, "its daemon stopped heartbeating");
+    if (p->id == self_) return;
   }
   evaluate();
+}
+
+void ClusterManager::declare_silent(Peer& p, const std::string& why) {
+  p.silent = true;
+  spdlog::warn("node {} is silent: {}", p.name, why);
+  if (p.id != self_) return;
+  // The others gave up on this daemon (it was paused or hung). Let go of everything now
+  // (the release deletes the addresses before returning), say so, then leave and rejoin
+  // as a fresh member: the others see a clean leave that follows the release.
+  expire_lease();
+  release_all("the cluster declared this daemon silent (" + why + ")");
+  if (cb_.alert) cb_.alert("this node was declared silent by the cluster (" + why + "); it released its VIPs and rejoins");
+  holding_.clear();
+  send_state();
+  asio::post(io_, [this] {
+    corosync_->stop();
+    corosync_->start();
+  });
 }
 
 std::string ClusterManager::cluster_digest() const {
@@ -679,6 +920,7 @@ View ClusterManager::view() const {
     n.servable = p.seen_state ? p.servable : std::set<std::string>{};
     n.departure = p.departure;
     n.proven_down = p.proven_down;
+    if (p.lease_expired) n.lease_freed = p.freed;
     v.nodes.push_back(std::move(n));
   }
   v.owners = owners_;
@@ -745,7 +987,9 @@ void ClusterManager::evaluate() {
       auto it = owners_.find(vip.name);
       if (it != owners_.end() && it->second == self_) {
         hold = std::none_of(peers_.begin(), peers_.end(), [&](const auto& kv) {
-          return kv.first != self_ && kv.second.member && kv.second.holding.count(vip.name);
+          // A node whose lease provably ran out no longer answers for its leased VIPs.
+          return kv.first != self_ && kv.second.member && kv.second.holding.count(vip.name) &&
+                 !kv.second.freed.count(vip.name);
         });
         if (!hold) spdlog::debug("VIP {}: waiting for the previous holder to release it", vip.name);
       }
@@ -762,9 +1006,11 @@ ClusterManager::Snapshot ClusterManager::snapshot() const {
   s.connected = corosync_->connected();
   s.quorate = quorate_;
   s.coordinator = coordinator_id();
+  s.lease_until_ns = lease_until_;
   for (const NodeView& v : view().nodes) {
     const char* departure = v.departure == Departure::Clean ? "clean" : v.departure == Departure::Unclean ? "unclean" : "";
-    s.nodes.push_back({v.name, v.id, v.member, v.alive, v.standby, v.config_match, v.proven_down, departure});
+    s.nodes.push_back({v.name, v.id, v.member, v.alive, v.standby, v.config_match, v.proven_down, departure,
+                       !v.lease_freed.empty() || peers_.at(v.id).lease_expired});
   }
   for (const auto& [vip, id] : owners_) {
     auto it = peers_.find(id);

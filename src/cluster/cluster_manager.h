@@ -23,6 +23,20 @@
 //   silent  {node}                 a member whose daemon stopped heartbeating while its
 //                                  Corosync stays: from then on it is lost uncleanly
 //   standby {node, on}             ask a node to enter or leave standby (it advertises it)
+//   ack     {acks}                 at once on delivering a state from a node holding a leased
+//                                  VIP: speeds up its renewal (state messages carry acks too)
+//   lease_expired {node, seq, view}  an attestation: this member has not delivered a state
+//                                  from `node` for lease + margin of its own clock
+//
+// Leases (doc/lease.md; the model is model/lease.pml). Every state carries a sequence
+// number and `acks`: the last seq this node delivered from each member. A node's kernel
+// lease is renewed to send_time(k) + lease once enough other members acknowledged its
+// state k that they and it form a majority of the configured nodes (nodes proven down by
+// a fence count); only while connected, quorate and not silent; expired at once on quorum
+// loss. The survivors of a lost holder each attest once lease + margin have passed on
+// their own clock since they last delivered its state; when every other live member's
+// attestation is in (ordered after the lost node's last state in this membership, sent in
+// this membership), the node's leased VIPs are free, and it is still fenced.
 //   sync    {version, owners, proven[], silent[], history[]}  after every membership change each
 //                                  member offers its table; once every member's offer is
 //                                  in, all adopt the highest version (the side that kept
@@ -34,6 +48,7 @@
 #pragma once
 
 #include <boost/asio.hpp>
+#include <boost/json/object.hpp>
 
 #include <chrono>
 #include <deque>
@@ -66,6 +81,9 @@ class ClusterManager {
     // Stop fencing a node (it came back, was proven down otherwise, or this node may no
     // longer fence); no outcome follows.
     std::function<void(const std::string& node)> fence_cancel;
+    // The kernel lease of this node's leased VIPs now runs until `expiry_ns`
+    // (CLOCK_BOOTTIME); 0: expire them now.
+    std::function<void(uint64_t expiry_ns)> lease;
   };
 
   ClusterManager(boost::asio::io_context& io, std::shared_ptr<const config::Config> config, uint32_t self_id,
@@ -83,6 +101,9 @@ class ClusterManager {
   void set_standby(bool standby);
   void set_servable(const std::string& vip, bool servable);
   void set_holding(const std::string& vip, bool holding);
+  // The VIPs this node gates with a lease (driver lease in effect): a survivor may take
+  // them over once this node's lease provably ran out.
+  void set_leased(const std::string& vip, bool leased);
 
   // Asks `node_name` to enter or leave standby (it applies it to itself). Empty on success.
   std::string request_standby(const std::string& node_name, bool standby);
@@ -106,6 +127,7 @@ class ClusterManager {
     std::vector<std::string> fence;              // nodes the plan wants fenced
     std::vector<std::string> alerts;             // the plan's alerts
     std::vector<std::string> fencing;            // fences this node is running now
+    uint64_t lease_until_ns = 0;                 // this node's lease (CLOCK_BOOTTIME), 0: none
   };
   Snapshot snapshot() const;
 
@@ -123,6 +145,20 @@ class ClusterManager {
     std::set<std::string> servable;
     std::set<std::string> holding;
     std::chrono::steady_clock::time_point last_heard{};
+    // Leases.
+    uint64_t last_seq = 0;          // the seq of its latest state delivered here
+    uint64_t seq_since_change = 0;  // the same, delivered since the last membership change (0: none)
+    std::optional<uint64_t> view_in_config;  // its view counter, from a state sent in this membership
+    std::chrono::steady_clock::time_point last_state{};  // when its latest state was delivered;
+                                                         // moved forward when nothing could be known
+    std::optional<uint64_t> acked;  // its ack of this node's seq, since the last membership change
+    std::set<std::string> leased;   // VIPs it gates with a lease (its latest state)
+    std::set<uint32_t> attested_by; // members whose valid lease_expired about it is in
+    bool lease_expired = false;     // proof complete: its leases ran out
+    std::set<std::string> freed;    // the VIPs that proof freed
+    uint64_t attested_seq = 0;      // what this node attested about it, in which view
+    uint64_t attested_view = 0;
+    bool attested = false;
   };
 
   void on_connected(uint32_t node);
@@ -158,6 +194,16 @@ class ClusterManager {
   static constexpr size_t kHistory = 200;      // entries kept
   static constexpr size_t kSyncedHistory = 32; // entries carried by a table offer
   void flush_outbox();
+  // Leases: this node's renewal, attestations about others, and the proof.
+  void read_acks(Peer& sender, const boost::json::object& o);
+  void try_renew();
+  void expire_lease();
+  void check_leases();
+  void on_lease_expired(Peer& sender, const boost::json::object& o);
+  void on_ring_changed();
+  void declare_silent(Peer& p, const std::string& why);
+  uint64_t send_time(uint64_t seq) const;
+  boost::json::object acks() const;
 
   boost::asio::io_context& io_;
   std::shared_ptr<const config::Config> config_;
@@ -175,6 +221,7 @@ class ClusterManager {
     uint32_t from = 0;
     std::map<std::string, uint32_t> owners;
     std::set<uint32_t> proven, silent;
+    std::map<uint32_t, std::set<std::string>> freed;
   };
   std::optional<Offer> best_offer_;
   uint64_t version_ = 0;
@@ -194,6 +241,13 @@ class ClusterManager {
   std::set<uint32_t> fence_failure_alerted_;
   std::deque<FenceEvent> history_;
   std::deque<std::string> outbox_;    // fence reports Corosync refused for now; sent again
+
+  uint64_t seq_ = 0;                  // of this node's latest state message
+  std::deque<std::pair<uint64_t, uint64_t>> sent_;  // (seq, CLOCK_BOOTTIME ns at send), bounded
+  uint64_t lease_until_ = 0;
+  uint64_t view_ = 0;                 // membership changes processed (a local counter)
+  std::set<std::string> leased_;
+  boost::asio::steady_timer lease_timer_;
 };
 
 }  // namespace hafront::cluster

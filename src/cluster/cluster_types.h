@@ -22,6 +22,7 @@ struct NodeState {
   bool config_match = true;   // runs the partition's config
   bool proven_down = false;
   std::string departure;      // "", "clean", "unclean"
+  bool lease_expired = false; // every member attested that its lease ran out
 };
 
 // One entry of the fence history, as every member learns it from the cluster messages: a

@@ -63,6 +63,11 @@ struct CorosyncClient::Impl {
     guarded("membership change", [&] { c->cb_.membership(m, l, j); });
   }
 
+  static void on_totem(cpg_handle_t h, cpg_ring_id, uint32_t, const uint32_t*) {
+    CorosyncClient* c = self(h);
+    if (c && c->cb_.ring_changed) guarded("ring change", [&] { c->cb_.ring_changed(); });
+  }
+
   static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t, uint32_t, uint32_t*) {
     const void* ctx = nullptr;
     quorum_context_get(h, &ctx);
@@ -116,6 +121,7 @@ void CorosyncClient::connect() {
   model.model = CPG_MODEL_V1;
   model.cpg_deliver_fn = &Impl::on_deliver;
   model.cpg_confchg_fn = &Impl::on_confchg;
+  model.cpg_totem_confchg_fn = &Impl::on_totem;
   if (cs_error_t e = cpg_model_initialize(&impl_->cpg, CPG_MODEL_V1, reinterpret_cast<cpg_model_data_t*>(&model), this);
       e != CS_OK) {
     return fail("cannot connect to Corosync's CPG service (error " + std::to_string(e) + ")");

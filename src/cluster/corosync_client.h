@@ -39,6 +39,9 @@ class CorosyncClient {
                        const std::vector<CpgMember>& joined)>
         membership;
     std::function<void(bool quorate)> quorum;
+    // The totem ring was re-formed (token lost, node joined or left), even when the
+    // group's membership stayed the same: nothing was delivered while it re-formed.
+    std::function<void()> ring_changed;
   };
 
   CorosyncClient(boost::asio::io_context& io, std::string group, Callbacks callbacks);

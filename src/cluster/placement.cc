@@ -28,11 +28,13 @@ std::string lost_unproven(const NodeView& n, bool holds_vip) {
 std::string unfit(const NodeView& n, const std::string& vip) {
   if (!n.member) {
     if (n.departure == Departure::Clean) return n.name + " left cleanly";
+    if (n.lease_freed.count(vip) && !n.proven_down) return n.name + " was lost and its lease ran out";
     if (n.proven_down) return n.name + " left uncleanly and is proven down";
     return n.name + " is not a member";
   }
   if (!n.alive) {
     if (n.departure == Departure::Clean) return n.name + "'s daemon stopped cleanly";
+    if (n.lease_freed.count(vip)) return n.name + "'s daemon is silent and its lease ran out";
     if (n.proven_down) return n.name + "'s daemon is silent and " + n.name + " is proven down";
     return n.name + "'s daemon is silent";
   }
@@ -142,7 +144,7 @@ Plan decide(const View& view, const Policy& policy) {
     Work& w = work[i];
     VipPlacement& p = plan.vips[i];
     const VipPolicy& v = *w.policy;
-    if (w.holder && lost.count(w.holder->id)) {
+    if (w.holder && lost.count(w.holder->id) && !w.holder->lease_freed.count(v.name)) {
       p.blocked = true;
       p.reason = w.holder->name + ", its holder, " + lost[w.holder->id] + "; the VIP stays down until " +
                  w.holder->name + " is proven down (confirmed fence or expired lease)";

@@ -10,7 +10,8 @@
 //  1. A partition without quorum holds nothing and fences nobody.
 //  2. A node that left uncleanly (vanished from the membership, or stopped heartbeating
 //     while its Corosync stayed) and is not proven down is fenced; the VIPs it held stay
-//     down until proof arrives (a confirmed fence, or a provably expired lease).
+//     down until proof arrives: a confirmed fence, or for a VIP it gated with a lease, a
+//     provably expired lease (then the VIP moves and the fence goes on).
 //  3. A node may hold a VIP only if it is a member, alive, not in standby, runs the same
 //     config as the partition, and its health gate for the VIP passes.
 //  4. The current owner keeps its VIP while it may hold it (no failback), unless the VIP
@@ -45,7 +46,10 @@ struct NodeView {
   bool config_match = true;  // same config digest as this partition
   std::set<std::string> servable;  // VIPs whose health gate passes on it
   Departure departure = Departure::None;
-  bool proven_down = false;  // fenced (confirmed) or lease provably expired since it was lost
+  bool proven_down = false;  // fenced (confirmed) since it was lost
+  // The VIPs it gated with a lease that provably ran out since it was lost: free, though
+  // the node is still fenced.
+  std::set<std::string> lease_freed;
 };
 
 struct View {

@@ -93,6 +93,11 @@ struct ClusterTimings {
   Duration token{1000};             // Corosync totem token time-out
   Duration heartbeat_interval{200}; // hafront's own CPG heartbeat
   Duration liveness_timeout{2000};  // a member whose daemon is silent this long is lost
+  // The lease driver (doc/lease.md): how far one acknowledged heartbeat extends a holder's
+  // kernel lease, and how much longer the survivors wait before they treat it as run out
+  // (clock drift, scheduling).
+  Duration lease{600};
+  Duration lease_margin{100};
 
   bool operator==(const ClusterTimings&) const = default;
 };

@@ -254,10 +254,32 @@ void Loader::read_cluster(const Value& v, Cluster& c) {
     if (auto t = qm.find("two_node")) two_node_place_ = t->place;
   }
   if (auto t = m.find("timings")) {
-    MapView tm(ctx_, *t, {"token", "heartbeat_interval", "liveness_timeout"});
+    MapView tm(ctx_, *t, {"token", "heartbeat_interval", "liveness_timeout", "lease", "lease_margin"});
     tm.get("token", c.timings.token, Duration{100}, Duration{60'000});
     tm.get("heartbeat_interval", c.timings.heartbeat_interval, Duration{10}, Duration{10'000});
     tm.get("liveness_timeout", c.timings.liveness_timeout, Duration{20}, Duration{600'000});
+    tm.get("lease", c.timings.lease, Duration{100}, Duration{60'000});
+    tm.get("lease_margin", c.timings.lease_margin, Duration{10}, Duration{60'000});
+    // A heartbeat is acknowledged by the next one at worst: a lease shorter than three
+    // intervals would lapse between renewals on a healthy cluster. Unset, the lease and
+    // its margin follow the heartbeat.
+    if (auto l = tm.find("lease")) {
+      if (c.timings.lease < 3 * c.timings.heartbeat_interval) {
+        ctx_.error(l->place.mark, l->place.path + ": the lease (" + format_duration(c.timings.lease) +
+                                      ") must be at least three heartbeat intervals (" +
+                                      format_duration(3 * c.timings.heartbeat_interval) + ")");
+      }
+    } else {
+      c.timings.lease = std::max(c.timings.lease, 3 * c.timings.heartbeat_interval);
+    }
+    if (auto mg = tm.find("lease_margin")) {
+      if (c.timings.lease_margin * 50 < c.timings.lease) {
+        ctx_.error(mg->place.mark, mg->place.path + ": must be at least 2% of the lease (" +
+                                       format_duration(c.timings.lease / 50) + ") to cover clock drift");
+      }
+    } else {
+      c.timings.lease_margin = std::max(c.timings.lease_margin, c.timings.lease / 50);
+    }
     if (c.timings.liveness_timeout < 2 * c.timings.heartbeat_interval) {
       if (auto l = tm.find("liveness_timeout")) {
         ctx_.error(l->place.mark, l->place.path + ": must be at least twice heartbeat_interval (" +

@@ -45,6 +45,8 @@ json::value to_json(const Status& s) {
                                 {"address", v.address},
                                 {"interface", v.interface},
                                 {"driver", v.driver},
+                                {"driver_note", v.driver_note},
+                                {"lease_ms_left", v.lease_ms_left ? json::value(*v.lease_ms_left) : json::value(nullptr)},
                                 {"holder", v.holder ? json::value(*v.holder) : json::value(nullptr)},
                                 {"state", v.state},
                                 {"reason", v.reason}});
@@ -176,6 +178,12 @@ std::string render_text(const json::value& s) {
   for (const auto& v : vips) {
     out << "  " << pad(str(v, "name"), 14) << pad(str(v, "address"), 22) << pad(str(v, "interface"), 8)
         << pad(str(v, "state"), 11) << "holder " << pad(str(v, "holder"), 10) << "driver " << str(v, "driver");
+    if (const auto* left = v.is_object() ? v.get_object().if_contains("lease_ms_left") : nullptr;
+        left && left->is_int64()) {
+      out << (left->get_int64() > 0 ? " (lease " + std::to_string(left->get_int64()) + " ms left)" : " (lease expired)");
+    }
+    std::string note = str(v, "driver_note");
+    if (!note.empty() && note != "?") out << " [" << note << "]";
     std::string reason = str(v, "reason");
     if (!reason.empty() && reason != "?") out << "  — " << reason;
     out << "\n";

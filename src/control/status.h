@@ -35,10 +35,12 @@ struct VipStatus {
   std::string name;
   std::string address;  // CIDR
   std::string interface;
-  std::string driver;
+  std::string driver;                 // in effect: "lease" or "address"
   std::optional<std::string> holder;  // node name, when some node holds it
   std::string state;                  // this node's state for the VIP
   std::string reason;
+  std::string driver_note;            // why auto chose address, or why lease cannot hold it
+  std::optional<int64_t> lease_ms_left;  // lease driver, while this node gates it: 0 = expired
 };
 
 struct MemberStatus {

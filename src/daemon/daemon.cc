@@ -14,6 +14,7 @@
 #include "cluster/cluster.h"
 #include "common/log.h"
 #include "health/health_types.h"
+#include "vip/lease_gate.h"
 #include "vip/vip_types.h"
 
 namespace hafront::daemon {
@@ -92,11 +93,21 @@ std::optional<std::string> Daemon::start() {
   std::string net_error;
   net_ = vip::make_linux_net_ops(io_, net_error);
   if (!net_) return "cannot manage VIP addresses: " + net_error;
+  std::string lease_error;
+  bool may_lease = std::any_of(config_->vips.begin(), config_->vips.end(),
+                               [](const config::Vip& v) { return v.driver != config::VipDriver::Address; });
+  if (may_lease) {
+    lease_ops_ = vip::make_linux_lease_ops(lease_error);
+    if (!lease_ops_) spdlog::warn("the lease driver is unavailable: {}", lease_error);
+  } else {
+    lease_error = "not loaded: no VIP used driver lease or auto at start";
+  }
   if (config_->cluster.mode == config::ClusterMode::Corosync) {
     const config::Node* self = config_->find_node(node_name_);
     cluster::ClusterManager::Callbacks cc;
     cc.want = [this](const std::string& vip, bool hold) { vips_->set_wanted(vip, hold); };
     cc.alert = [this](const std::string& m) { alert(m); };
+    cc.lease = [this](uint64_t expiry_ns) { vips_->set_lease(expiry_ns); };
     cc.standby_requested = [this](bool on) {
       standby_ = on;
       decide_vips();
@@ -112,11 +123,13 @@ std::optional<std::string> Daemon::start() {
   callbacks.servable_changed = [this](const std::string& vip, bool servable, const std::string&) {
     if (cluster_) cluster_->set_servable(vip, servable);
   };
-  vips_ = std::make_unique<vip::VipManager>(io_, *net_, callbacks);
+  vips_ = std::make_unique<vip::VipManager>(io_, *net_, callbacks, lease_ops_.get(), lease_error);
   vips_->start();  // removes addresses a crashed run left behind
   admin_ = std::make_unique<control::AdminServer>(io_, socket_path_);
   if (auto err = admin_->listen()) return err;
   vips_->configure(config_->vips);
+  advertise_leased();
+  if (!cluster_) renew_standalone_lease();
   decide_vips();
   if (cluster_) cluster_->start();
   register_commands();
@@ -209,6 +222,24 @@ void Daemon::check_devices_of(const std::string& agent) {
       alert("fence device " + name + ": " + e);
     }
   }
+}
+
+void Daemon::advertise_leased() {
+  if (!cluster_) return;
+  for (const auto& v : vips_->view()) cluster_->set_leased(v.name, v.driver == "lease");
+}
+
+// Standalone mode has no cluster to prove anything to: the lease only makes a hung daemon's
+// VIPs go silent, like a crashed one's. Renewed by the control loop itself.
+void Daemon::renew_standalone_lease() {
+  if (!lease_ops_) return;
+  auto lease = config_->cluster.timings.lease;
+  vips_->set_lease(lease_ops_->now_ns() + static_cast<uint64_t>(lease.count()) * 1'000'000ULL);
+  if (!standalone_lease_timer_) standalone_lease_timer_ = std::make_unique<asio::steady_timer>(io_);
+  standalone_lease_timer_->expires_after(lease / 3);
+  standalone_lease_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) renew_standalone_lease();
+  });
 }
 
 void Daemon::decide_vips() {
@@ -355,6 +386,7 @@ ReloadOutcome Daemon::reload() {
     config_ = r.config;
     loaded_at_ = now_rfc3339();
     vips_->configure(config_->vips);
+    advertise_leased();
     if (cluster_) cluster_->reconfigure(config_);
     if (agents_) {
       agents_->set_agent_dirs(config_->cluster.fencing.agent_dirs);
@@ -383,6 +415,7 @@ void Daemon::stop() {
   notifier_.stopping();
   signals_.cancel();
   watchdog_timer_.cancel();
+  if (standalone_lease_timer_) standalone_lease_timer_->cancel();
   if (vips_) vips_->release_all();
   if (monitor_) monitor_->stop();
   if (fencer_) fencer_->cancel_all();
@@ -433,6 +466,11 @@ control::Status Daemon::status() const {
     vs.address = v.address;
     vs.interface = v.interface;
     vs.driver = v.driver;
+    vs.driver_note = v.driver_note;
+    if (v.lease_expiry_ns) {
+      uint64_t now = vip::LeaseGate::boot_now_ns();
+      vs.lease_ms_left = *v.lease_expiry_ns > now ? static_cast<int64_t>((*v.lease_expiry_ns - now) / 1'000'000) : 0;
+    }
     vs.state = vip::to_string(v.state);
     vs.reason = v.reason;
     if (snap) {

@@ -19,6 +19,7 @@
 #include "fence/fencer.h"
 #include "fence/metadata.h"
 #include "fence/monitor.h"
+#include "vip/lease_ops.h"
 #include "vip/net_ops.h"
 #include "vip/vip_manager.h"
 
@@ -89,7 +90,11 @@ class Daemon {
   bool stopping_ = false;
   bool standby_ = false;
   std::unique_ptr<vip::NetOps> net_;
+  std::unique_ptr<vip::LeaseOps> lease_ops_;  // nullptr: BPF unavailable, or no VIP may use it
+  std::unique_ptr<boost::asio::steady_timer> standalone_lease_timer_;
   std::unique_ptr<vip::VipManager> vips_;
+  void renew_standalone_lease();
+  void advertise_leased();
   std::unique_ptr<cluster::ClusterManager> cluster_;  // corosync mode only
   std::unique_ptr<fence::AgentRunner> agents_;        // corosync mode only
   std::unique_ptr<fence::Fencer> fencer_;

@@ -7,7 +7,13 @@ namespace hafront::vip {
 namespace asio = boost::asio;
 
 namespace {
-const char* kNoLeaseDriver = "driver: lease is not available in this build; use driver: address (or auto)";
+// With the lease driver the address lives on lo as a host address: a /24 there would
+// route the whole subnet to this node.
+config::Cidr host_cidr(const config::Cidr& c) {
+  config::Cidr h = c;
+  h.prefix = c.address.is_v6() ? 128 : 32;
+  return h;
+}
 }  // namespace
 
 struct VipManager::Entry {
@@ -18,10 +24,16 @@ struct VipManager::Entry {
   bool servable = false;
   std::string servable_reason;
   asio::steady_timer refresh, retry, announce;
+  // The lease driver.
+  bool leased = false;        // the driver in effect
+  std::string driver_note;    // why auto fell back to address
+  std::string lease_problem;  // why the lease driver cannot hold it now ("" if it can)
+  bool gated = false;         // the address is on lo; the gate follows the node's lease
 };
 
-VipManager::VipManager(asio::io_context& io, NetOps& net, Callbacks callbacks)
-    : io_(io), net_(net), cb_(std::move(callbacks)) {}
+VipManager::VipManager(asio::io_context& io, NetOps& net, Callbacks callbacks, LeaseOps* lease,
+                       std::string lease_error)
+    : io_(io), net_(net), cb_(std::move(callbacks)), lease_(lease), lease_error_(std::move(lease_error)) {}
 
 VipManager::~VipManager() = default;
 
@@ -36,6 +48,9 @@ std::vector<MarkedAddress> VipManager::start() {
       spdlog::warn("removed stale VIP address {} from {}, left by a previous run", a.cidr.str(), a.ifname);
     }
   }
+  std::string lo_error;
+  lo_ = net_.link("lo", lo_error);
+  if (!lo_) spdlog::error("no loopback interface ({}): the lease driver cannot hold any VIP", lo_error);
   NetWatcher w;
   w.address = [this](int ifindex, const config::Address& a, bool added, bool ours) { on_address(ifindex, a, added, ours); };
   w.link = [this](const LinkInfo& l) { on_link(l); };
@@ -49,9 +64,11 @@ void VipManager::configure(const std::vector<config::Vip>& vips) {
   for (auto it = entries_.begin(); it != entries_.end();) {
     auto match = std::find_if(vips.begin(), vips.end(), [&](const config::Vip& v) { return v.name == it->first; });
     bool moved = match != vips.end() &&
-                 (match->address != it->second->vip.address || match->interface != it->second->vip.interface);
+                 (match->address != it->second->vip.address || match->interface != it->second->vip.interface ||
+                  match->driver != it->second->vip.driver);
     if (match == vips.end() || moved) {
       drop(*it->second);
+      if (it->second->leased && lease_) lease_->forget(it->second->vip.address.address);
       it = entries_.erase(it);
     } else {
       it->second->vip = *match;  // in-place changes: GARP settings, probe, preference
@@ -65,13 +82,63 @@ void VipManager::configure(const std::vector<config::Vip>& vips) {
     e->m.reason = "not wanted on this node";
     Entry& ref = *e;
     entries_.emplace(v.name, std::move(e));
+    choose_driver(ref);
     resolve_link(ref);
   }
+}
+
+void VipManager::choose_driver(Entry& e) {
+  const bool v6 = e.vip.address.address.is_v6();
+  std::string problem;
+  if (!lease_) {
+    problem = "the lease driver is unavailable (" + (lease_error_.empty() ? std::string("no BPF") : lease_error_) + ")";
+  } else if (!lo_) {
+    problem = "the lease driver needs the loopback interface";
+  } else {
+    problem = lease_->check_uplink(e.vip.interface, v6);
+  }
+  switch (e.vip.driver) {
+    case config::VipDriver::Address:
+      e.leased = false;
+      break;
+    case config::VipDriver::Lease:
+      // Never fall back silently: an operator who asked for the lease's guarantee gets it
+      // or gets nothing, and the cluster does not assign this VIP to this node.
+      e.leased = true;
+      e.lease_problem = problem;
+      break;
+    case config::VipDriver::Auto:
+      e.leased = problem.empty();
+      e.driver_note = problem;
+      if (!problem.empty()) spdlog::warn("VIP {}: driver auto uses the address driver: {}", e.vip.name, problem);
+      break;
+  }
+}
+
+int VipManager::address_ifindex(const Entry& e) const {
+  if (e.leased) return lo_ ? lo_->ifindex : 0;
+  return e.link ? e.link->ifindex : 0;
+}
+
+std::string VipManager::gate_armed(Entry& e) {
+  if (!lease_ || !e.link) return "the lease gate is unavailable";
+  if (std::string err = lease_->attach(e.link->ifindex); !err.empty()) return err;
+  return lease_->set(e.vip.address.address, e.link->mac, e.gated ? lease_until_ : 0);
 }
 
 void VipManager::resolve_link(Entry& e) {
   std::string error;
   e.link = net_.link(e.vip.interface, error);
+  if (e.link && e.leased) {
+    // Gated from the start: a gate left by a killed run is replaced, and the VIP is silent
+    // until this node holds it. The sysctls are checked again: they may have been fixed.
+    if (e.vip.driver == config::VipDriver::Lease && lease_ && lo_) {
+      e.lease_problem = lease_->check_uplink(e.vip.interface, e.vip.address.address.is_v6());
+    }
+    if (e.lease_problem.empty()) {
+      if (std::string err = gate_armed(e); !err.empty()) e.lease_problem = err;
+    }
+  }
   if (e.link && e.vip.address.address.is_v6() && e.link->ipv6_disabled) {
     error = "IPv6 is disabled on " + e.vip.interface;
     e.link.reset();
@@ -90,7 +157,8 @@ void VipManager::set_wanted(const std::string& name, bool want) {
   auto it = entries_.find(name);
   if (it == entries_.end()) return;
   Entry& e = *it->second;
-  if (e.vip.driver == config::VipDriver::Lease) return;  // never servable: see set_servable()
+  // A lease VIP this node cannot gate is never taken (and never reported servable).
+  if (want && e.leased && !e.lease_problem.empty()) return;
   feed(e, Event{want ? EventKind::Want : EventKind::Unwant, ""});
 }
 
@@ -125,10 +193,31 @@ void VipManager::execute(Entry& e, const Action& action) {
     });
   } else if (std::holds_alternative<AddAddress>(action)) {
     if (!e.link) return post_event(Event{EventKind::AddressAddFailed, "interface " + e.vip.interface + " is missing"});
-    std::string err = net_.add_address(e.link->ifindex, e.vip.address);
+    std::string err;
+    if (e.leased) {
+      // The gate first, with this node's lease; then the address on lo, which the kernel
+      // never answers ARP for.
+      e.gated = true;
+      err = e.lease_problem.empty() ? gate_armed(e) : e.lease_problem;
+      if (err.empty()) err = lo_ ? net_.add_address(lo_->ifindex, host_cidr(e.vip.address)) : "no loopback interface";
+      if (!err.empty()) {
+        e.gated = false;
+        if (lease_) lease_->expire(e.vip.address.address);
+      }
+    } else {
+      err = net_.add_address(e.link->ifindex, e.vip.address);
+    }
     post_event(err.empty() ? Event{EventKind::AddressAdded, ""} : Event{EventKind::AddressAddFailed, err});
   } else if (std::holds_alternative<DeleteAddress>(action)) {
-    std::string err = e.link ? net_.delete_address(e.link->ifindex, e.vip.address) : "";
+    std::string err;
+    if (e.leased) {
+      // Silent at once, then the address goes.
+      e.gated = false;
+      if (lease_) lease_->expire(e.vip.address.address);
+      if (lo_) err = net_.delete_address(lo_->ifindex, host_cidr(e.vip.address));
+    } else if (e.link) {
+      err = net_.delete_address(e.link->ifindex, e.vip.address);
+    }
     if (!err.empty()) spdlog::error("VIP {}: cannot remove {} from {}: {}", name, e.vip.address.str(), e.vip.interface, err);
     post_event(err.empty() ? Event{EventKind::AddressDeleted, ""} : Event{EventKind::AddressDeleteFailed, err});
   } else if (const auto* n = std::get_if<Announce>(&action)) {
@@ -175,7 +264,7 @@ void VipManager::announce(Entry& e, uint32_t rounds_left, Duration interval) {
 
 VipManager::Entry* VipManager::find_by_address(int ifindex, const config::Address& address) {
   for (auto& [name, e] : entries_) {
-    if (e->link && e->link->ifindex == ifindex && e->vip.address.address == address) return e.get();
+    if ((e->link || e->leased) && address_ifindex(*e) == ifindex && e->vip.address.address == address) return e.get();
   }
   return nullptr;
 }
@@ -218,7 +307,7 @@ void VipManager::resync() {
   auto marked = net_.marked_addresses(error);
   for (auto& [name, e] : entries_) {
     bool present = std::any_of(marked.begin(), marked.end(), [&](const MarkedAddress& m) {
-      return e->link && m.ifindex == e->link->ifindex && m.cidr.address == e->vip.address.address;
+      return (e->link || e->leased) && m.ifindex == address_ifindex(*e) && m.cidr.address == e->vip.address.address;
     });
     if (e->m.state == VipState::Held && !present) feed(*e, Event{EventKind::AddressDeleted, ""});
     resolve_link(*e);
@@ -227,11 +316,9 @@ void VipManager::resync() {
 
 void VipManager::set_servable(Entry& e, bool servable, const std::string& given_reason) {
   std::string reason = given_reason;
-  if (e.vip.driver == config::VipDriver::Lease) {
-    // Never fall back silently: an operator who asked for the lease's guarantee gets it or
-    // gets nothing, and the cluster must not assign this VIP to this node.
+  if (e.leased && !e.lease_problem.empty()) {
     servable = false;
-    reason = kNoLeaseDriver;
+    reason = e.lease_problem;
   }
   if (e.servable == servable && e.servable_reason == reason) return;
   e.servable = servable;
@@ -253,6 +340,24 @@ void VipManager::drop(Entry& e) {
   if (cb_.state_changed) cb_.state_changed(e.vip.name, VipState::Released);
 }
 
+void VipManager::set_lease(uint64_t expiry_ns) {
+  lease_until_ = expiry_ns;
+  if (!lease_) return;
+  for (auto& [name, e] : entries_) {
+    if (!e->leased || !e->gated || !e->link) continue;
+    if (expiry_ns == 0) {
+      lease_->expire(e->vip.address.address);
+    } else if (std::string err = lease_->set(e->vip.address.address, e->link->mac, expiry_ns); !err.empty()) {
+      spdlog::error("VIP {}: cannot renew its lease: {}", name, err);
+    }
+  }
+}
+
+bool VipManager::leased(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it != entries_.end() && it->second->leased;
+}
+
 void VipManager::release_all() {
   for (auto& [name, e] : entries_) {
     e->m.want = false;
@@ -268,7 +373,9 @@ std::vector<VipView> VipManager::view() const {
     v.name = name;
     v.address = e->vip.address.str();
     v.interface = e->vip.interface;
-    v.driver = e->vip.driver == config::VipDriver::Lease ? "lease (unavailable)" : "address";
+    v.driver = e->leased ? "lease" : "address";
+    v.driver_note = e->leased ? e->lease_problem : e->driver_note;
+    if (e->leased && e->gated) v.lease_expiry_ns = lease_until_;
     v.state = e->m.state;
     v.servable = e->servable;
     // A VIP this node cannot serve says why (missing interface, address in use, ...).

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config/config_types.h"
+#include "vip/lease_ops.h"
 #include "vip/net_ops.h"
 #include "vip/vip_machine.h"
 
@@ -26,7 +27,9 @@ struct VipView {
   std::string name;
   std::string address;  // CIDR
   std::string interface;
-  std::string driver;  // the driver in effect: "address" (auto means address in this build)
+  std::string driver;  // the driver in effect: "lease" or "address"
+  std::string driver_note;  // why auto chose the address driver, or why lease cannot work
+  std::optional<uint64_t> lease_expiry_ns;  // lease driver, while the gate has the VIP
   VipState state = VipState::Released;
   bool servable = false;   // this node could hold it: interface present and up, family usable
   std::string reason;      // why the VIP is in its state / not servable
@@ -41,7 +44,11 @@ class VipManager {
     std::function<void(const std::string& vip, VipState state)> state_changed;
   };
 
-  VipManager(boost::asio::io_context& io, NetOps& net, Callbacks callbacks);
+  // `lease` is the lease driver's kernel side; nullptr (with `lease_error` saying why) when
+  // BPF is unavailable: `auto` VIPs then use the address driver and `lease` VIPs cannot be
+  // held.
+  VipManager(boost::asio::io_context& io, NetOps& net, Callbacks callbacks, LeaseOps* lease = nullptr,
+             std::string lease_error = "");
   ~VipManager();
 
   // Start-up, before any VIP is held: removes every hafront-marked address (left by a
@@ -60,6 +67,11 @@ class VipManager {
   // destroyed.
   void release_all();
 
+  // The lease driver: the lease of every leased VIP this node holds now runs until
+  // `expiry_ns` (CLOCK_BOOTTIME); 0 expires them now. New acquisitions start with it.
+  void set_lease(uint64_t expiry_ns);
+  bool leased(const std::string& name) const;
+
   std::vector<VipView> view() const;
 
  private:
@@ -74,10 +86,17 @@ class VipManager {
   void resync();
   void set_servable(Entry& e, bool servable, const std::string& reason);
   void drop(Entry& e);
+  void choose_driver(Entry& e);
+  std::string gate_armed(Entry& e);  // the gate on the uplink, the VIP gated (silent until renewed)
+  int address_ifindex(const Entry& e) const;
 
   boost::asio::io_context& io_;
   NetOps& net_;
   Callbacks cb_;
+  LeaseOps* lease_;
+  std::string lease_error_;
+  uint64_t lease_until_ = 0;
+  std::optional<LinkInfo> lo_;
   std::map<std::string, std::unique_ptr<Entry>> entries_;
 };
 

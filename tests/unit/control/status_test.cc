@@ -13,7 +13,9 @@ Status sample() {
   s.cluster.mode = "standalone";
   s.cluster.quorate = true;
   s.cluster.members = {{"ctrl-0", 1}};
-  s.vips.push_back({"internal", "192.0.2.100/24", "eth0", "auto", std::nullopt, "released", "why"});
+  s.vips.push_back({"internal", "192.0.2.100/24", "eth0", "address", std::nullopt, "released", "why",
+                    "net.ipv4.conf.eth0.arp_ignore is 0", std::nullopt});
+  s.vips.push_back({"public", "198.51.100.50/24", "eth1", "lease", "ctrl-0", "held", "", "", 412});
   s.services.push_back({"keystone", "http", "roundrobin", {"internal:5000"},
                         {{"ctrl-0", "192.0.2.10:5000", "unknown", "not checked"}}});
   s.config.path = "/etc/hafront/hafront.yaml";
@@ -32,6 +34,19 @@ TEST(Status, JsonHasTheDocumentedShape) {
   EXPECT_TRUE(vip.at("holder").is_null());
   const auto& srv = v.at("services").at(0).at("servers").at(0);
   for (auto key : {"name", "address", "state", "reason"}) EXPECT_TRUE(srv.as_object().contains(key)) << key;
+}
+
+TEST(Status, LeaseDriverAndExpiryAreShown) {
+  auto v = to_json(sample());
+  EXPECT_EQ(v.at("vips").at(1).at("driver").as_string(), "lease");
+  EXPECT_EQ(v.at("vips").at(1).at("lease_ms_left").as_int64(), 412);
+  EXPECT_TRUE(v.at("vips").at(0).at("lease_ms_left").is_null());
+  std::string t = render_text(v);
+  EXPECT_NE(t.find("driver lease (lease 412 ms left)"), std::string::npos) << t;
+  EXPECT_NE(t.find("[net.ipv4.conf.eth0.arp_ignore is 0]"), std::string::npos) << t;
+  auto expired = sample();
+  expired.vips[1].lease_ms_left = 0;
+  EXPECT_NE(render_text(to_json(expired)).find("(lease expired)"), std::string::npos);
 }
 
 TEST(Status, TextShowsWhatMatters) {

@@ -262,7 +262,7 @@ TEST_F(VipManagerTest, ReloadReleasesRemovedAndMovedVips) {
 TEST_F(VipManagerTest, LeaseDriverIsRefusedNotReplacedByTheAddressDriver) {
   std::vector<bool> reported;
   cb.servable_changed = [&](const std::string&, bool servable, const std::string&) { reported.push_back(servable); };
-  mgr = std::make_unique<VipManager>(io, net, cb);
+  mgr = std::make_unique<VipManager>(io, net, cb, nullptr, "BPF is not permitted here");
   mgr->start();
   config::Vip v = vip("leased", "192.0.2.100/24", "eth0");
   v.driver = config::VipDriver::Lease;
@@ -272,9 +272,122 @@ TEST_F(VipManagerTest, LeaseDriverIsRefusedNotReplacedByTheAddressDriver) {
   EXPECT_TRUE(net.calls.empty());
   auto view = mgr->view()[0];
   EXPECT_EQ(view.state, VipState::Released);
+  EXPECT_EQ(view.driver, "lease");
   EXPECT_FALSE(view.servable);  // so the cluster never assigns it to this node
   EXPECT_EQ(std::count(reported.begin(), reported.end(), true), 0);
-  EXPECT_NE(view.reason.find("driver: lease is not available"), std::string::npos) << view.reason;
+  EXPECT_NE(view.reason.find("BPF is not permitted here"), std::string::npos) << view.reason;
+}
+
+class FakeLeaseOps : public LeaseOps {
+ public:
+  std::vector<std::string>& calls;
+  std::string problem;
+  explicit FakeLeaseOps(std::vector<std::string>& c) : calls(c) {}
+  std::string check_uplink(const std::string&, bool) override { return problem; }
+  std::string attach(int ifindex) override {
+    calls.push_back("gate-attach " + std::to_string(ifindex));
+    return {};
+  }
+  std::string set(const config::Address& a, const Mac&, uint64_t expiry) override {
+    calls.push_back("gate-set " + a.str() + " " + std::to_string(expiry));
+    return {};
+  }
+  void expire(const config::Address& a) override { calls.push_back("gate-expire " + a.str()); }
+  void forget(const config::Address& a) override { calls.push_back("gate-forget " + a.str()); }
+  uint64_t now_ns() override { return 1000; }
+};
+
+class LeaseDriverTest : public VipManagerTest {
+ protected:
+  void SetUp() override {
+    VipManagerTest::SetUp();
+    net.links["lo"] = LinkInfo{1, "lo", {}, true, true, false};
+    mgr = std::make_unique<VipManager>(io, net, cb, &lease);
+    mgr->start();
+  }
+  config::Vip leased(config::VipDriver d = config::VipDriver::Lease) {
+    config::Vip v = vip("db", "192.0.2.100/24", "eth0");
+    v.driver = d;
+    v.garp.count = 1;
+    return v;
+  }
+  FakeLeaseOps lease{net.calls};
+};
+
+TEST_F(LeaseDriverTest, AcquireGatesFirstThenPutsAHostAddressOnLo) {
+  mgr->configure({leased()});
+  EXPECT_EQ(net.calls, V({"gate-attach 7", "gate-set 192.0.2.100 0"}));  // gated and silent from the start
+  net.calls.clear();
+  mgr->set_lease(5000);
+  EXPECT_TRUE(net.calls.empty());  // not held: the gate stays shut
+  mgr->set_wanted("db", true);
+  run();
+  EXPECT_EQ(state("db"), VipState::Held);
+  // The probe and the announcement go out of the uplink; the address goes on lo as a /32.
+  EXPECT_EQ(net.calls, V({"probe 7 192.0.2.100", "gate-attach 7", "gate-set 192.0.2.100 5000", "add 1 192.0.2.100/32",
+                          "send 7 x2"}));
+  auto view = mgr->view()[0];
+  EXPECT_EQ(view.driver, "lease");
+  ASSERT_TRUE(view.lease_expiry_ns.has_value());
+  EXPECT_EQ(*view.lease_expiry_ns, 5000u);
+}
+
+TEST_F(LeaseDriverTest, RenewalAndQuorumLossReachTheGate) {
+  mgr->configure({leased()});
+  mgr->set_lease(5000);
+  mgr->set_wanted("db", true);
+  run();
+  net.calls.clear();
+  mgr->set_lease(9000);
+  mgr->set_lease(0);
+  EXPECT_EQ(net.calls, V({"gate-set 192.0.2.100 9000", "gate-expire 192.0.2.100"}));
+}
+
+TEST_F(LeaseDriverTest, ReleaseSilencesTheGateBeforeTheAddressGoes) {
+  mgr->configure({leased()});
+  mgr->set_lease(5000);
+  mgr->set_wanted("db", true);
+  run();
+  net.calls.clear();
+  mgr->set_wanted("db", false);
+  run();
+  EXPECT_EQ(state("db"), VipState::Released);
+  EXPECT_EQ(net.calls, V({"destroy-sockets 192.0.2.100", "gate-expire 192.0.2.100", "delete 1 192.0.2.100/32"}));
+  net.calls.clear();
+  mgr->set_lease(7000);  // released: renewals do not reopen the gate
+  EXPECT_TRUE(net.calls.empty());
+  mgr->configure({});  // removed from the config: no longer gated at all
+  EXPECT_EQ(net.calls, V({"gate-forget 192.0.2.100"}));
+}
+
+TEST_F(LeaseDriverTest, AutoFallsBackToTheAddressDriverAndSaysWhy) {
+  lease.problem = "set net.ipv4.conf.eth0.arp_ignore=1";
+  mgr->configure({leased(config::VipDriver::Auto)});
+  mgr->set_wanted("db", true);
+  run();
+  auto view = mgr->view()[0];
+  EXPECT_EQ(view.driver, "address");
+  EXPECT_EQ(view.driver_note, "set net.ipv4.conf.eth0.arp_ignore=1");
+  EXPECT_EQ(state("db"), VipState::Held);
+  EXPECT_NE(std::find(net.calls.begin(), net.calls.end(), "add 7 192.0.2.100/24"), net.calls.end());
+}
+
+TEST_F(LeaseDriverTest, AutoUsesTheLeaseWhereItWorks) {
+  mgr->configure({leased(config::VipDriver::Auto)});
+  EXPECT_EQ(mgr->view()[0].driver, "lease");
+  EXPECT_TRUE(mgr->leased("db"));
+}
+
+TEST_F(LeaseDriverTest, ExplicitLeaseWithTheKernelAnsweringIsRefused) {
+  lease.problem = "the kernel answers ARP for addresses on lo: set net.ipv4.conf.eth0.arp_ignore=1 (now 0)";
+  mgr->configure({leased()});
+  net.calls.clear();
+  mgr->set_wanted("db", true);
+  run();
+  EXPECT_TRUE(net.calls.empty());
+  auto view = mgr->view()[0];
+  EXPECT_FALSE(view.servable);
+  EXPECT_NE(view.reason.find("arp_ignore=1"), std::string::npos) << view.reason;
 }
 
 TEST_F(VipManagerTest, ReleaseAllDeletesEveryHeldAddress) {
