@@ -544,6 +544,11 @@ void ClusterManager::check_leases() {
   const auto wait = config_->cluster.timings.lease + config_->cluster.timings.lease_margin;
   auto now = std::chrono::steady_clock::now();
   auto next = std::chrono::steady_clock::time_point::max();
+  // Silence counts only while the ring delivers: this node's own states come back. When
+  // the ring stalls (a token lost, a membership forming) nobody is heard, and nobody's
+  // silence means anything; the ring change that ends the stall starts it over.
+  const auto heartbeat = config_->cluster.timings.heartbeat_interval;
+  bool flowing = now - own_delivered_ <= 2 * heartbeat;
   for (auto& [id, p] : peers_) {
     // Only nodes that may hold a leased VIP; one that left cleanly released first.
     if (id == self_ || p.lease_expired || p.proven_down || p.leased.empty() || p.departure == Departure::Clean) continue;
@@ -553,6 +558,7 @@ void ClusterManager::check_leases() {
       continue;
     }
     if (p.attested && p.attested_seq == p.last_seq && p.attested_view == view_) continue;
+    if (!flowing) continue;  // the next heartbeat looks again
     json::object m{{"t", "lease_expired"}, {"node", id}, {"seq", p.last_seq}, {"view", view_}};
     if (!corosync_->send(json::serialize(m))) continue;  // busy: the next heartbeat tries again
     p.attested = true;
@@ -682,14 +688,14 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     sender->servable = get_strings(o, "servable");
     sender->holding = get_strings(o, "holding");
     uint64_t seq = get_uint(o, "seq").value_or(0);
-    if (seq > sender->last_seq || sender->id != self_) sender->last_seq = seq;
+    sender->last_seq = seq;
+    sender->seq_since_change = seq;
+    sender->view_in_config = get_uint(o, "view");
+    sender->leased = get_strings(o, "leased");
+    sender->attested_by.clear();  // it was heard after those attestations
     if (sender->id != self_) {
-      sender->seq_since_change = seq;
-      sender->view_in_config = get_uint(o, "view");
       sender->last_state = std::chrono::steady_clock::now();
-      sender->attested_by.clear();  // it was heard after those attestations
       sender->attested = false;
-      sender->leased = get_strings(o, "leased");
       // Its renewal waits for acknowledgements: give this one now rather than with the
       // next heartbeat, when it holds a leased VIP.
       bool holds_leased = std::any_of(sender->holding.begin(), sender->holding.end(),
@@ -698,6 +704,7 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
         corosync_->send(json::serialize(json::object{{"t", "ack"}, {"acks", acks()}}));
       }
     } else {
+      own_delivered_ = std::chrono::steady_clock::now();
       try_renew();  // a node alone (the others fenced) renews from its own state
     }
     read_acks(*sender, o);

@@ -245,6 +245,7 @@ class ClusterManager {
   uint64_t seq_ = 0;                  // of this node's latest state message
   std::deque<std::pair<uint64_t, uint64_t>> sent_;  // (seq, CLOCK_BOOTTIME ns at send), bounded
   uint64_t lease_until_ = 0;
+  std::chrono::steady_clock::time_point own_delivered_{};  // this node's latest state, delivered back
   uint64_t view_ = 0;                 // membership changes processed (a local counter)
   std::set<std::string> leased_;
   boost::asio::steady_timer lease_timer_;
