@@ -152,7 +152,7 @@ ClusterManager::ClusterManager(asio::io_context& io, std::shared_ptr<const confi
   c.message = [this](const CpgMember& from, const std::string& payload) { on_message(from, payload); };
   c.membership = [this](const auto& m, const auto& l, const auto& j) { on_membership(m, l, j); };
   c.quorum = [this](bool q) { on_quorum(q); };
-  c.ring_changed = [this] { on_ring_changed(); };
+  c.ring_changed = [this](const std::vector<uint32_t>& ring) { on_ring_changed(ring); };
   corosync_ = std::make_unique<CorosyncClient>(io_, "hafront:" + config_->cluster.name, std::move(c));
 }
 
@@ -530,12 +530,14 @@ void ClusterManager::expire_lease() {
   if (cb_.lease) cb_.lease(0);
 }
 
-void ClusterManager::on_ring_changed() {
-  // Nothing was delivered while the ring re-formed, so no member's silence during it
-  // means anything: it starts over (later attestations only; this is never less safe).
+void ClusterManager::on_ring_changed(const std::vector<uint32_t>& ring) {
+  // Nothing was delivered while the ring re-formed, so the silence of a node still in the
+  // ring means nothing: it starts over (later attestations only; never less safe). A node
+  // that dropped out of the ring keeps its count: that is the lost holder.
   auto now = std::chrono::steady_clock::now();
   for (auto& [id, p] : peers_) {
-    if (id != self_ && p.member) p.last_state = std::max(p.last_state, now);
+    bool in_ring = std::find(ring.begin(), ring.end(), id) != ring.end();
+    if (id != self_ && p.member && in_ring) p.last_state = std::max(p.last_state, now);
   }
 }
 
@@ -550,8 +552,12 @@ void ClusterManager::check_leases() {
   const auto heartbeat = config_->cluster.timings.heartbeat_interval;
   bool flowing = now - own_delivered_ <= 2 * heartbeat;
   for (auto& [id, p] : peers_) {
-    // Only nodes that may hold a leased VIP; one that left cleanly released first.
-    if (id == self_ || p.lease_expired || p.proven_down || p.leased.empty() || p.departure == Departure::Clean) continue;
+    // Only nodes that may hold a leased VIP (or whose state this node has not seen since it
+    // joined); one that left cleanly released first.
+    if (id == self_ || p.lease_expired || p.proven_down || (p.leased.empty() && p.seen_state) ||
+        p.departure == Departure::Clean) {
+      continue;
+    }
     auto due = p.last_state + wait;
     if (now < due) {
       next = std::min(next, due);
@@ -559,7 +565,8 @@ void ClusterManager::check_leases() {
     }
     if (p.attested && p.attested_seq == p.last_seq && p.attested_view == view_) continue;
     if (!flowing) continue;  // the next heartbeat looks again
-    json::object m{{"t", "lease_expired"}, {"node", id}, {"seq", p.last_seq}, {"view", view_}};
+    json::object m{{"t", "lease_expired"}, {"node", id}, {"seq", p.last_seq}, {"view", view_},
+                   {"leased", p.seen_state ? json::value(to_array(p.leased)) : json::value(nullptr)}};
     if (!corosync_->send(json::serialize(m))) continue;  // busy: the next heartbeat tries again
     p.attested = true;
     p.attested_seq = p.last_seq;
@@ -588,14 +595,29 @@ void ClusterManager::on_lease_expired(Peer& sender, const json::object& o) {
     spdlog::debug("ignoring a stale lease attestation about {} from {}", p->name, sender.name);
     return;
   }
-  p->attested_by.insert(sender.id);
+  std::optional<std::set<std::string>> saw;
+  if (const auto* l = o.if_contains("leased"); l && l->is_array()) saw = get_strings(o, "leased");
+  p->attested_by[sender.id] = std::move(saw);
   bool all = std::all_of(peers_.begin(), peers_.end(), [&](const auto& kv) {
     const Peer& m = kv.second;
     return kv.first == p->id || !m.member || m.silent || p->attested_by.count(kv.first);
   });
   if (!all) return;
+  // Free what every member that saw its state saw it lease: the same answer everywhere,
+  // since it comes from the attestations themselves.
+  std::optional<std::set<std::string>> freed;
+  for (const auto& [by, seen] : p->attested_by) {
+    if (!seen) continue;
+    if (!freed) {
+      freed = *seen;
+    } else {
+      std::erase_if(*freed, [&](const std::string& v) { return !seen->count(v); });
+    }
+  }
+  std::set<std::string> free_now = freed.value_or(std::set<std::string>{});
+  std::erase_if(free_now, [&](const std::string& v) { return !config_->find_vip(v); });
   p->lease_expired = true;
-  p->freed = p->leased;
+  p->freed = std::move(free_now);
   std::string vips;
   for (const auto& v : p->freed) vips += (vips.empty() ? "" : ", ") + v;
   spdlog::warn("node {}: its lease ran out (every member attested); its leased VIPs ({}) are free; it is still fenced",

@@ -153,7 +153,9 @@ class ClusterManager {
                                                          // moved forward when nothing could be known
     std::optional<uint64_t> acked;  // its ack of this node's seq, since the last membership change
     std::set<std::string> leased;   // VIPs it gates with a lease (its latest state)
-    std::set<uint32_t> attested_by; // members whose valid lease_expired about it is in
+    // Members whose valid lease_expired about it is in, with the VIPs each saw it lease
+    // (nullopt: that member has not seen its state since it joined).
+    std::map<uint32_t, std::optional<std::set<std::string>>> attested_by;
     bool lease_expired = false;     // proof complete: its leases ran out
     std::set<std::string> freed;    // the VIPs that proof freed
     uint64_t attested_seq = 0;      // what this node attested about it, in which view
@@ -200,7 +202,7 @@ class ClusterManager {
   void expire_lease();
   void check_leases();
   void on_lease_expired(Peer& sender, const boost::json::object& o);
-  void on_ring_changed();
+  void on_ring_changed(const std::vector<uint32_t>& ring);
   void declare_silent(Peer& p, const std::string& why);
   uint64_t send_time(uint64_t seq) const;
   boost::json::object acks() const;

@@ -63,9 +63,11 @@ struct CorosyncClient::Impl {
     guarded("membership change", [&] { c->cb_.membership(m, l, j); });
   }
 
-  static void on_totem(cpg_handle_t h, cpg_ring_id, uint32_t, const uint32_t*) {
+  static void on_totem(cpg_handle_t h, cpg_ring_id, uint32_t n, const uint32_t* nodes) {
     CorosyncClient* c = self(h);
-    if (c && c->cb_.ring_changed) guarded("ring change", [&] { c->cb_.ring_changed(); });
+    if (!c || !c->cb_.ring_changed) return;
+    std::vector<uint32_t> ring(nodes, nodes + n);
+    guarded("ring change", [&] { c->cb_.ring_changed(ring); });
   }
 
   static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t, uint32_t, uint32_t*) {

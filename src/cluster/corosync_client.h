@@ -41,7 +41,8 @@ class CorosyncClient {
     std::function<void(bool quorate)> quorum;
     // The totem ring was re-formed (token lost, node joined or left), even when the
     // group's membership stayed the same: nothing was delivered while it re-formed.
-    std::function<void()> ring_changed;
+    // `nodes`: the ring's members.
+    std::function<void(const std::vector<uint32_t>& nodes)> ring_changed;
   };
 
   CorosyncClient(boost::asio::io_context& io, std::string group, Callbacks callbacks);

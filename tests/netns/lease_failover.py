@@ -145,74 +145,75 @@ with netns.TestBed(nodes=3, mgmt=True) as bed:
                 with open(os.path.join(where, "lease_failover-%s.log" % x.name), "a") as f:
                     f.write(x.log_text())
 
-    import atexit
-    atexit.register(keep_logs)
+    try:
+        # --- converge: the lease driver is in effect ----------------------------------------------
+        h["n1"].wait_vip("v", "held", timeout=15)
+        v = h["n1"].vip("v")
+        check(v["driver"] == "lease" and v["lease_ms_left"] > 0, "n1 holds the VIP with the lease driver: %s" % v)
+        check(any(a.startswith(VIP + "/32") for a in bed.node("n1").addrs(dev="lo")), "the VIP lives on n1's lo as a /32")
+        check(not any(a.startswith(VIP) for a in bed.node("n1").addrs(dev="eth0")), "and not on eth0")
+        text = h["n1"].ctl("status")
+        check("driver lease (lease" in text, "status shows the driver and the lease left:\n" + text)
+        wait_for(lambda: obs.answers(VIP, since=time.monotonic() - 0.2), 5, "answers for the VIP")
+        check(obs.macs(VIP, since=time.monotonic() - 0.5) == {mac["n1"]}, "only n1 answers")
+        # Renewal keeps it answering with no gap.
+        t = time.monotonic()
+        time.sleep(2.0)
+        gap = obs.longest_silence(VIP, since=t)[2]
+        check(gap < 0.2, "a held lease is renewed without a gap in the answers (longest silence %.0f ms)" % (gap * 1000))
 
-    # --- converge: the lease driver is in effect ----------------------------------------------
-    h["n1"].wait_vip("v", "held", timeout=15)
-    v = h["n1"].vip("v")
-    check(v["driver"] == "lease" and v["lease_ms_left"] > 0, "n1 holds the VIP with the lease driver: %s" % v)
-    check(any(a.startswith(VIP + "/32") for a in bed.node("n1").addrs(dev="lo")), "the VIP lives on n1's lo as a /32")
-    check(not any(a.startswith(VIP) for a in bed.node("n1").addrs(dev="eth0")), "and not on eth0")
-    text = h["n1"].ctl("status")
-    check("driver lease (lease" in text, "status shows the driver and the lease left:\n" + text)
-    wait_for(lambda: obs.answers(VIP, since=time.monotonic() - 0.2), 5, "answers for the VIP")
-    check(obs.macs(VIP, since=time.monotonic() - 0.5) == {mac["n1"]}, "only n1 answers")
-    # Renewal keeps it answering with no gap.
-    t = time.monotonic()
-    time.sleep(2.0)
-    gap = obs.longest_silence(VIP, since=t)[2]
-    check(gap < 0.05, "a held lease is renewed without a gap in the answers (longest silence %.0f ms)" % (gap * 1000))
+        # --- the faults ------------------------------------------------------------------------
+        fault("daemon SIGSTOP", lambda node, d: d.proc.stop())
+        fault("daemon kill -9", lambda node, d: d.proc.kill())
+        fault("node SIGSTOP", lambda node, d: node.pause())
+        fault("link cut", lambda node, d: node.partition())
 
-    # --- the faults ------------------------------------------------------------------------
-    fault("daemon SIGSTOP", lambda node, d: d.proc.stop())
-    fault("daemon kill -9", lambda node, d: d.proc.kill())
-    fault("node SIGSTOP", lambda node, d: node.pause())
-    fault("link cut", lambda node, d: node.partition())
+        # --- a TCP connection to the VIP of a paused holder is dropped once its lease ran out -----
+        old = current_holder()
+        server = bed.node(old).spawn(["/usr/bin/python3", "-c",
+                                      "import socket,time\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,"
+                                      "socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',7070));s.listen(64)\n"
+                                      "while True:\n c,_=s.accept();c.close()"])
+        wait_for(lambda: bed.client.tcp_connect(VIP, 7070, timeout=0.3) == "ok", 5, "TCP to the VIP on %s" % old)
+        t_wall = time.time()
+        h[old].proc.stop()
+        t0 = time.monotonic()
+        time.sleep(LEASE + 0.05)
+        # Other nodes may hold the VIP by now; they have no server on 7070, so any success would
+        # come from the paused holder.
+        r = bed.client.tcp_connect(VIP, 7070, timeout=0.3)
+        check(r == "timeout", "TCP to the VIP is dropped by %s's gate once its lease ran out (%s)" % (old, r))
+        fenced(old, t_wall)
+        restore(old)
 
-    # --- a TCP connection to the VIP of a paused holder is dropped once its lease ran out -----
-    old = current_holder()
-    server = bed.node(old).spawn(["/usr/bin/python3", "-c",
-                                  "import socket,time\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,"
-                                  "socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',7070));s.listen(64)\n"
-                                  "while True:\n c,_=s.accept();c.close()"])
-    wait_for(lambda: bed.client.tcp_connect(VIP, 7070, timeout=0.3) == "ok", 5, "TCP to the VIP on %s" % old)
-    h[old].proc.stop()
-    t0 = time.monotonic()
-    time.sleep(LEASE + 0.05)
-    # Other nodes may hold the VIP by now; they have no server on 7070, so any success would
-    # come from the paused holder.
-    r = bed.client.tcp_connect(VIP, 7070, timeout=0.3)
-    check(r == "timeout", "TCP to the VIP is dropped by %s's gate once its lease ran out (%s)" % (old, r))
-    e = fenced(old, time.time() - 30)
-    restore(old)
+        # --- a holder that loses quorum expires its lease at once ----------------------------------
+        holder = current_holder()
+        others = [n for n in h if n != holder]
+        wait_for(lambda: (h[holder].vip("v").get("lease_ms_left") or 0) > 200, 5, "a live lease on %s" % holder)
+        t0 = time.monotonic()
+        for n in others:
+            bed.node(n).partition()
+        wait_for(lambda: not h[holder].status()["cluster"]["quorate"], 10, "%s loses quorum" % holder)
+        t_q = time.monotonic()
+        time.sleep(0.05)
+        v = h[holder].vip("v")
+        check(v["state"] == "released", "%s released the VIP on quorum loss" % holder)
+        check(not obs.answers(VIP, since=t_q + 0.02), "nobody answers for the VIP after %s lost quorum" % holder)
+        time.sleep(1.0)
+        check(not obs.answers(VIP, since=t_q + 0.02), "and it never renews without quorum (%d ms later)" %
+              ((time.monotonic() - t_q) * 1000))
+        check(obs.last_answer_from(VIP, mac[holder]) <= t0 + LEASE + SLACK,
+              "its answers stopped within the lease of the cut")
+        for n in others:
+            bed.node(n).heal()
+        wait_for(lambda: any(h[n].vip("v")["state"] == "held" for n in h), 20, "a holder after the heal")
 
-    # --- a holder that loses quorum expires its lease at once ----------------------------------
-    holder = current_holder()
-    others = [n for n in h if n != holder]
-    wait_for(lambda: (h[holder].vip("v").get("lease_ms_left") or 0) > 200, 5, "a live lease on %s" % holder)
-    t0 = time.monotonic()
-    for n in others:
-        bed.node(n).partition()
-    wait_for(lambda: not h[holder].status()["cluster"]["quorate"], 10, "%s loses quorum" % holder)
-    t_q = time.monotonic()
-    time.sleep(0.05)
-    v = h[holder].vip("v")
-    check(v["state"] == "released", "%s released the VIP on quorum loss" % holder)
-    check(not obs.answers(VIP, since=t_q + 0.02), "nobody answers for the VIP after %s lost quorum" % holder)
-    time.sleep(1.0)
-    check(not obs.answers(VIP, since=t_q + 0.02), "and it never renews without quorum (%d ms later)" %
-          ((time.monotonic() - t_q) * 1000))
-    check(obs.last_answer_from(VIP, mac[holder]) <= t0 + LEASE + SLACK,
-          "its answers stopped within the lease of the cut")
-    for n in others:
-        bed.node(n).heal()
-    wait_for(lambda: any(h[n].vip("v")["state"] == "held" for n in h), 20, "a holder after the heal")
-
-    check(obs.macs_answering_at_once(VIP) <= 1, "never two MACs answering in one probe round: %s" % obs.overlaps(VIP)[:3])
-    check(obs.macs_answering_at_once(VIP, window_ms=20) <= 1, "nor within any 20 ms: %s" %
-          obs.overlaps(VIP, window_ms=20)[:3])
-    for x in h.values():
-        x.stop()
+        check(obs.macs_answering_at_once(VIP) <= 1, "never two MACs answering in one probe round: %s" % obs.overlaps(VIP)[:3])
+        check(obs.macs_answering_at_once(VIP, window_ms=20) <= 1, "nor within any 20 ms: %s" %
+              obs.overlaps(VIP, window_ms=20)[:3])
+        for x in h.values():
+            x.stop()
+    finally:
+        keep_logs()
 print("lease_failover: %s" % "; ".join("%s %.0f ms" % (r[0], r[4]) for r in results))
 print("lease_failover: all passed")
