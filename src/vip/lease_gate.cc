@@ -6,7 +6,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 
@@ -33,6 +37,18 @@ hafront_lease_key key_of(const config::Address& a) {
 
 std::string errno_text(int e) { return std::strerror(e < 0 ? -e : e); }
 
+// libbpf's own messages go to the log at debug level: errors that matter come back as
+// return codes (attaching next to an existing clsact qdisc, for one, is expected).
+int libbpf_to_log(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[512];
+  int n = std::vsnprintf(line, sizeof line, format, args);
+  std::string text(line, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof line - 1) : 0);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  spdlog::debug("libbpf: {}", text);
+  return n;
+}
+
 }  // namespace
 
 uint64_t LeaseGate::boot_now_ns() {
@@ -42,6 +58,7 @@ uint64_t LeaseGate::boot_now_ns() {
 }
 
 std::unique_ptr<LeaseGate> LeaseGate::load(std::string& error) {
+  libbpf_set_print(libbpf_to_log);
   std::unique_ptr<LeaseGate> gate(new LeaseGate());
   gate->skel_ = lease_bpf::open_and_load();
   if (!gate->skel_) {

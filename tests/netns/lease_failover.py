@@ -106,6 +106,8 @@ with netns.TestBed(nodes=3, mgmt=True) as bed:
     def fault(what, inject):
         old = current_holder()
         wait_for(lambda: (h[old].vip("v").get("lease_ms_left") or 0) > 200, 5, "%s holds a live lease" % old)
+        proof = "node %s: its lease ran out" % old
+        proofs_before = {n: h[n].log_text().count(proof) for n in h}
         t_wall = time.time()
         t0 = time.monotonic()
         inject(bed.node(old), h[old])
@@ -128,6 +130,9 @@ with netns.TestBed(nodes=3, mgmt=True) as bed:
         check(first_other >= last_old, "%s: %s answered only after %s went silent" % (what, new, old))
         check(move_ms >= (LEASE + MARGIN) * 1000 - 150 or what == "link cut",
               "%s: the survivor waited for the lease to run out (%.0f ms)" % (what, move_ms))
+        check(h[new].log_text().count(proof) > proofs_before[new],
+              "%s: %s took over on the proof that %s's lease ran out, not on the fence" % (what, new, old))
+        check(move_ms < 2000, "%s: failover in %.0f ms" % (what, move_ms))
         later = obs.answers(VIP, since=first_other, until=first_other + 1.0)
         check(all(m != mac[old] for _, m in later), "%s: %s stays silent afterwards" % (what, old))
         e = fenced(old, t_wall)
