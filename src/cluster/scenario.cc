@@ -61,7 +61,8 @@ ScenarioLoad parse_scenario(const std::string& text, const std::string& name) {
   if (auto n = top.find("nodes")) {
     config::detail::for_each_item(ctx, *n, [&](const Value& item) {
       MapView m(ctx, item,
-                {"name", "id", "member", "alive", "standby", "config_match", "servable", "departure", "proven_down"},
+                {"name", "id", "member", "alive", "standby", "config_match", "servable", "departure", "proven_down",
+                 "lease_expired"},
                 {"name", "id"});
       if (!m.valid()) return;
       NodeView nv;
@@ -86,6 +87,15 @@ ScenarioLoad parse_scenario(const std::string& text, const std::string& name) {
         }
       } else {
         nv.servable.insert(all_vips.begin(), all_vips.end());
+      }
+      // The VIPs it gated with a lease that every member attested ran out.
+      if (auto l = m.find("lease_expired")) {
+        for (const auto& x : config::detail::read_string_list(ctx, *l)) {
+          if (std::find(all_vips.begin(), all_vips.end(), x) == all_vips.end()) {
+            ctx.error(l->place.mark, l->place.path + ": unknown VIP '" + x + "'");
+          }
+          nv.lease_freed.insert(x);
+        }
       }
       if (std::any_of(sc.view.nodes.begin(), sc.view.nodes.end(),
                       [&](const NodeView& o) { return o.id == nv.id || o.name == nv.name; })) {
@@ -186,6 +196,11 @@ std::string render(const Scenario& sc, const Plan& plan) {
     if (n.departure == Departure::Clean) facts.push_back("left cleanly");
     if (n.departure == Departure::Unclean) facts.push_back("left uncleanly");
     if (n.proven_down) facts.push_back("proven down");
+    if (!n.lease_freed.empty()) {
+      std::string l;
+      for (const auto& v : n.lease_freed) l += (l.empty() ? "" : " ") + v;
+      facts.push_back("lease ran out (" + l + ")");
+    }
     if (n.standby) facts.push_back("standby");
     if (!n.config_match) facts.push_back("config mismatch");
     std::string serves;
