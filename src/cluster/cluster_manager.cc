@@ -1,5 +1,7 @@
 #include "cluster/cluster_manager.h"
 
+#include "cluster/lease_rules.h"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
@@ -496,27 +498,21 @@ void ClusterManager::read_acks(Peer& sender, const json::object& o) {
 void ClusterManager::try_renew() {
   const Peer* me = peer(self_);
   if (!corosync_->connected() || !quorate_ || !me || me->silent || stopping_) return;
-  // With this node, the acknowledging members must be a majority of the configured nodes,
-  // so every quorate partition that could form without this node contains one of them.
-  size_t need = config_->cluster.nodes.size() / 2;
   std::vector<uint64_t> acks;
+  size_t fenced = 0;
   for (const auto& [id, p] : peers_) {
     if (id == self_) continue;
     if (p.member && !p.silent && p.acked) {
       acks.push_back(*p.acked);
-    } else if (!p.member && p.proven_down && need > 0) {
-      --need;  // fenced: if it comes back, it is a fresh member and counts from then
+    } else if (!p.member && p.proven_down) {
+      ++fenced;
     }
   }
-  uint64_t k = 0;
-  if (need == 0) {
-    k = me->last_seq;  // this node's own state, delivered back
-  } else {
-    if (acks.size() < need) return;
-    std::sort(acks.begin(), acks.end(), std::greater<>());
-    k = acks[need - 1];
-  }
-  uint64_t sent = send_time(k);
+  size_t need = lease::acks_needed(config_->cluster.nodes.size(), fenced);
+  // Nobody else needed (the others are fenced): this node's own state, delivered back.
+  std::optional<uint64_t> k = need == 0 ? std::optional<uint64_t>(me->last_seq) : lease::renewable_seq(acks, need);
+  if (!k) return;
+  uint64_t sent = send_time(*k);
   if (!sent) return;
   uint64_t expiry = sent + to_ns(config_->cluster.timings.lease);
   if (expiry <= lease_until_) return;
@@ -591,7 +587,7 @@ void ClusterManager::on_lease_expired(Peer& sender, const json::object& o) {
   // its latest state sent here) and every state of p delivered here since.
   auto view = get_uint(o, "view");
   auto seq = get_uint(o, "seq").value_or(0);
-  if (!view || !sender.view_in_config || *view != *sender.view_in_config || seq < p->seq_since_change) {
+  if (!lease::attestation_valid(view, sender.view_in_config, seq, p->seq_since_change)) {
     spdlog::debug("ignoring a stale lease attestation about {} from {}", p->name, sender.name);
     return;
   }
@@ -605,16 +601,7 @@ void ClusterManager::on_lease_expired(Peer& sender, const json::object& o) {
   if (!all) return;
   // Free what every member that saw its state saw it lease: the same answer everywhere,
   // since it comes from the attestations themselves.
-  std::optional<std::set<std::string>> freed;
-  for (const auto& [by, seen] : p->attested_by) {
-    if (!seen) continue;
-    if (!freed) {
-      freed = *seen;
-    } else {
-      std::erase_if(*freed, [&](const std::string& v) { return !seen->count(v); });
-    }
-  }
-  std::set<std::string> free_now = freed.value_or(std::set<std::string>{});
+  std::set<std::string> free_now = lease::freed(p->attested_by);
   std::erase_if(free_now, [&](const std::string& v) { return !config_->find_vip(v); });
   p->lease_expired = true;
   p->freed = std::move(free_now);
@@ -779,8 +766,11 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
       best_offer_ = offer;
     }
     sync_from_.insert(from.node);
-    bool all = std::all_of(peers_.begin(), peers_.end(),
-                           [&](const auto& kv) { return !kv.second.member || sync_from_.count(kv.first); });
+    // A member declared silent (its daemon is paused or hung) offers nothing: waiting for it
+    // would leave the partition without a table, and its VIPs dark, until it is fenced.
+    bool all = std::all_of(peers_.begin(), peers_.end(), [&](const auto& kv) {
+      return !kv.second.member || kv.second.silent || sync_from_.count(kv.first);
+    });
     if (all && !synced_) {
       version_ = best_offer_->version;
       owners_ = best_offer_->owners;

@@ -21,7 +21,7 @@ CONFIG = """cluster:
     - {name: n3, id: 3, address: 192.0.2.13}
   timings: {token: 300ms, heartbeat_interval: 100ms, liveness_timeout: 1s}
 vips:
-  v: {address: %s/24, interface: eth0, prefer: [n1], garp: {count: 3, interval: 50ms}}
+  v: {address: %s/24, interface: eth0, driver: address, prefer: [n1], garp: {count: 3, interval: 50ms}}
 """ % VIP
 
 

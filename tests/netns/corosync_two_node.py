@@ -18,8 +18,8 @@ CONFIG = """cluster:
     - {name: n2, id: 2, address: 192.0.2.12}
   timings: {token: 300ms, heartbeat_interval: 100ms, liveness_timeout: 1s}
 vips:
-  a: {address: 192.0.2.100/24, interface: eth0, prefer: [n1]}
-  b: {address: 192.0.2.101/24, interface: eth0, prefer: [n2], failback: true}
+  a: {address: 192.0.2.100/24, interface: eth0, driver: address, prefer: [n1]}
+  b: {address: 192.0.2.101/24, interface: eth0, driver: address, prefer: [n2], failback: true}
 """
 
 with netns.TestBed(nodes=2) as bed:

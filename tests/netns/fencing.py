@@ -47,7 +47,7 @@ def yaml_config(peers):
   fencing: {timeout: 14s, monitor_interval: 2s}
 fence_devices:
 %svips:
-  v: {address: %s/24, interface: eth0, prefer: [n1], garp: {count: 3, interval: 50ms}}
+  v: {address: %s/24, interface: eth0, driver: address, prefer: [n1], garp: {count: 3, interval: 50ms}}
 """ % (nodes, devices, VIP)
 
 

@@ -73,7 +73,7 @@ fence_devices:
   liar-1: {agent: fence_liar}
   ghost-1: {agent: fence_nosuchagent}
 vips:
-  v: {address: %s/24, interface: eth0, prefer: [n1]}
+  v: {address: %s/24, interface: eth0, driver: address, prefer: [n1]}
 """ % (agents, VIP)
     h, coro = start_cluster(bed, config)
     h["n1"].wait_vip("v", "held", timeout=10)

@@ -33,7 +33,7 @@ with netns.TestBed(nodes=3, mgmt=True) as bed:
   fencing: {action: reboot, monitor_interval: 0s}
 fence_devices:
 %svips:
-  v: {address: %s/24, interface: eth0, prefer: [n1]}
+  v: {address: %s/24, interface: eth0, driver: address, prefer: [n1]}
 """ % (nodes, devices, VIP))
     cfg = h["n1"].config
     for name in h:

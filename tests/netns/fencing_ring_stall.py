@@ -33,7 +33,7 @@ with netns.TestBed(nodes=3, mgmt=True) as bed:
   fencing: {monitor_interval: 0s}
 fence_devices:
 %svips:
-  v: {address: %s/24, interface: eth0, prefer: [n1]}
+  v: {address: %s/24, interface: eth0, driver: address, prefer: [n1]}
 """ % (nodes, devices, VIP))
     for name in h:
         peers.register_node_pids(name, [h[name].proc, coro[name]])

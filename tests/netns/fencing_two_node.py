@@ -40,7 +40,7 @@ with netns.TestBed(nodes=2, mgmt=True) as bed:
   fencing: {timeout: 20s, priority_delay: %dms, monitor_interval: 0s}
 fence_devices:
 %svips:
-  a: {address: %s/24, interface: eth0, prefer: [n1]}
+  a: {address: %s/24, interface: eth0, driver: address, prefer: [n1]}
 """ % (PRIORITY_DELAY * 1000, devices, VIP)
     h, coro = start_cluster(bed, config)
     cfg = h["n1"].config

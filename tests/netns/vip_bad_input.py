@@ -11,9 +11,9 @@ with netns.TestBed(nodes=1) as bed:
     client.addr_add("192.0.2.150/24")
     n1.sysctl("net.ipv6.conf.eth0.disable_ipv6", 1)
     vips = ("  ghost: {address: 192.0.2.101/24, interface: eth9}\n"
-            "  nov6: {address: 2001:db8:77::101/64, interface: eth0}\n"
-            "  taken: {address: 192.0.2.150/24, interface: eth0}\n"
-            "  fine: {address: 192.0.2.102/24, interface: eth0}\n")
+            "  nov6: {address: 2001:db8:77::101/64, interface: eth0, driver: address}\n"
+            "  taken: {address: 192.0.2.150/24, interface: eth0, driver: address}\n"
+            "  fine: {address: 192.0.2.102/24, interface: eth0, driver: address}\n")
     h = Hafront(bed, n1, vips).start()
     h.wait_vip("fine", "held")
     ghost = h.vip("ghost")

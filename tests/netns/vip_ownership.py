@@ -10,8 +10,8 @@ import netns
 from daemons import Failure, Hafront, check, wait_for
 
 VIP4, VIP6 = "192.0.2.100", "2001:db8:77::100"
-VIPS = ("  v4: {address: %s/24, interface: eth0, garp: {count: 3, interval: 50ms}}\n"
-        "  v6: {address: %s/64, interface: eth0, garp: {count: 3, interval: 50ms}}\n" % (VIP4, VIP6))
+VIPS = ("  v4: {address: %s/24, interface: eth0, driver: address, garp: {count: 3, interval: 50ms}}\n"
+        "  v6: {address: %s/64, interface: eth0, driver: address, garp: {count: 3, interval: 50ms}}\n" % (VIP4, VIP6))
 
 with netns.TestBed(nodes=2) as bed:
     n1, n2 = bed.nodes
