@@ -353,6 +353,8 @@ void ClusterManager::on_connected(uint32_t node) {
     me->silent = false;
     me->proven_down = false;
     me->departure = Departure::None;
+    me->lease_expired = false;
+    me->freed.clear();
   }
   synced_ = false;
   if (node != self_) {
@@ -410,6 +412,7 @@ void ClusterManager::on_membership(const std::vector<CpgMember>& members,
     p->proven_down = false;
     p->seen_state = false;
     p->holding.clear();
+    p->may_hold.clear();
     p->last_heard = std::chrono::steady_clock::now();
     p->leased.clear();
     p->lease_expired = false;
@@ -468,6 +471,7 @@ void ClusterManager::send_state() {
                  {"node", self_},
                  {"seq", seq},
                  {"view", view_},
+                 {"version", version_},
                  {"digest", config_->sha256},
                  {"standby", standby_},
                  {"servable", to_array(servable_)},
@@ -638,9 +642,19 @@ void ClusterManager::send_sync() {
   for (const auto& [id, p] : peers_) {
     if (p.lease_expired) freed[std::to_string(id)] = to_array(p.freed);
   }
+  // Lost nodes that may still hold a VIP: a joiner has not seen their states either.
+  json::object may_hold;
+  for (const auto& [id, p] : peers_) {
+    if (id == self_ || p.member || p.proven_down || p.may_hold.empty()) continue;
+    std::set<std::string> vips;
+    for (const auto& v : p.may_hold) {
+      if (!p.freed.count(v)) vips.insert(v);
+    }
+    if (!vips.empty()) may_hold[std::to_string(id)] = to_array(vips);
+  }
   json::object m{{"t", "sync"}, {"version", version_}, {"owners", std::move(owners)},
                  {"proven", to_array(proven)}, {"silent", to_array(silent)}, {"freed", std::move(freed)},
-                 {"history", std::move(history)}};
+                 {"may_hold", std::move(may_hold)}, {"history", std::move(history)}};
   if (!corosync_->send(json::serialize(m))) spdlog::debug("table offer not sent (Corosync busy); offering again");
 }
 
@@ -696,6 +710,14 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     sender->standby = get_bool(o, "standby");
     sender->servable = get_strings(o, "servable");
     sender->holding = get_strings(o, "holding");
+    // Sent at this node's table version (or later): it has seen every assign this node
+    // has, so what it says it holds is all it may hold. Sent earlier: an assign to it may
+    // still be acted on.
+    if (get_uint(o, "version").value_or(0) >= version_) {
+      sender->may_hold = sender->holding;
+    } else {
+      sender->may_hold.insert(sender->holding.begin(), sender->holding.end());
+    }
     uint64_t seq = get_uint(o, "seq").value_or(0);
     sender->last_seq = seq;
     sender->seq_since_change = seq;
@@ -743,6 +765,20 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
         json::object one{{"v", kv.value()}};
         for (const auto& name : get_strings(one, "v")) {
           if (config_->find_vip(name)) offer.freed[id].insert(name);
+        }
+      }
+    }
+    // What a lost node may hold counts from every offer, not only the best: knowing it
+    // only blocks, and the node itself is not here to say otherwise.
+    if (const auto* mv = o.if_contains("may_hold"); mv && mv->is_object()) {
+      for (const auto& kv : mv->get_object()) {
+        uint32_t id = 0;
+        auto parsed = std::from_chars(kv.key().data(), kv.key().data() + kv.key().size(), id);
+        Peer* p = parsed.ec == std::errc{} ? peer(id) : nullptr;
+        if (!p || id == self_ || p->member || !kv.value().is_array()) continue;
+        json::object one{{"v", kv.value()}};
+        for (const auto& name : get_strings(one, "v")) {
+          if (config_->find_vip(name)) p->may_hold.insert(name);
         }
       }
     }
@@ -806,11 +842,15 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     pending_assign_.erase(*vip);
     if (owner) {
       owners_[*vip] = owner->id;
+      if (owner->id != self_) owner->may_hold.insert(*vip);  // until a state of it at this version
     } else {
       owners_.erase(*vip);
     }
     ++version_;
     spdlog::info("VIP {} assigned to {}", *vip, owner ? owner->name : "nobody");
+    evaluate();
+    send_state();  // this node's state at the new version: what a new owner waits for
+    return;
   } else if (*type == "fenced" || *type == "fence_failed") {
     auto node = get_uint(o, "node");
     Peer* p = node ? peer(static_cast<uint32_t>(*node)) : nullptr;
@@ -1006,9 +1046,10 @@ void ClusterManager::evaluate() {
       auto it = owners_.find(vip.name);
       if (it != owners_.end() && it->second == self_) {
         hold = std::none_of(peers_.begin(), peers_.end(), [&](const auto& kv) {
-          // A node whose lease provably ran out no longer answers for its leased VIPs.
-          return kv.first != self_ && kv.second.member && kv.second.holding.count(vip.name) &&
-                 !kv.second.freed.count(vip.name);
+          // Members and lost nodes alike, until proven down; a node whose lease provably ran
+          // out no longer answers for its leased VIPs.
+          const Peer& p = kv.second;
+          return kv.first != self_ && p.may_hold.count(vip.name) && !p.proven_down && !p.freed.count(vip.name);
         });
         if (!hold) spdlog::debug("VIP {}: waiting for the previous holder to release it", vip.name);
       }

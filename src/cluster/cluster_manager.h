@@ -3,7 +3,8 @@
 //
 // Protocol (JSON messages in CPG's agreed order; every member applies the same messages
 // in the same order, so every member has the same table):
-//   state   {node, digest, standby, servable[], holding[]}  on change and every heartbeat
+//   state   {node, version, digest, standby, servable[], holding[], ...}  on change, after
+//                                  every assign and every heartbeat
 //   assign  {vip, node}            ownership change (node 0: nobody); sent only by the coordinator (the
 //                                  quorate member with the lowest id) and only when
 //                                  decide() says so. The table changes only through these,
@@ -37,14 +38,19 @@
 // their own clock since they last delivered its state; when every other live member's
 // attestation is in (ordered after the lost node's last state in this membership, sent in
 // this membership), the node's leased VIPs are free, and it is still fenced.
-//   sync    {version, owners, proven[], silent[], history[]}  after every membership change each
+//   sync    {version, owners, proven[], silent[], freed, may_hold, history[]}  after every
+//                                  membership change each
 //                                  member offers its table; once every member's offer is
 //                                  in, all adopt the highest version (the side that kept
 //                                  quorum, which is the side that could assign)
 //
 // This node holds VIP v only while: connected to Corosync, quorate, synced, the table
-// names it the owner, and no other member still advertises holding v (release before
-// acquire). Quorum loss or a lost Corosync connection releases everything at once.
+// names it the owner, and no other node may hold v (release before acquire). A node may
+// hold v when its latest state says so, or when it was assigned v and has not yet sent a
+// state at this node's table version (it may still act on that assign); a node lost that
+// way keeps blocking v until it is proven down (fenced) or its lease provably ran out.
+// Quorum loss or a lost Corosync connection releases everything at once.
+// doc/lease-safety.md has the argument; model/lease.pml checks it.
 #pragma once
 
 #include <boost/asio.hpp>
@@ -144,6 +150,10 @@ class ClusterManager {
     bool standby = false;
     std::set<std::string> servable;
     std::set<std::string> holding;
+    // The VIPs it may hold: what its latest state said, plus VIPs assigned to it since a
+    // state of it at this node's table version (it may act on an assign it has seen while
+    // a later one is on its way). Kept when it leaves; learnt from offers by joiners.
+    std::set<std::string> may_hold;
     std::chrono::steady_clock::time_point last_heard{};
     // Leases.
     uint64_t last_seq = 0;          // the seq of its latest state delivered here

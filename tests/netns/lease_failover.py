@@ -130,8 +130,18 @@ with netns.TestBed(nodes=3, mgmt=True) as bed:
         check(first_other >= last_old, "%s: %s answered only after %s went silent" % (what, new, old))
         check(move_ms >= (LEASE + MARGIN) * 1000 - 150 or what == "link cut",
               "%s: the survivor waited for the lease to run out (%.0f ms)" % (what, move_ms))
-        check(h[new].log_text().count(proof) > proofs_before[new],
-              "%s: %s took over on the proof that %s's lease ran out, not on the fence" % (what, new, old))
+        # A killed daemon leaves the CPG group at once, so its node is fenced at once too; the
+        # simulated BMC powers off in about 0.4 s, faster than a real one. A power-off before
+        # the lease (+ margin) ran out stalls the ring (the dead node's Corosync is gone), and
+        # the fence may then win. Otherwise the takeover must come from the lease proof.
+        off = [e for e in peers.power_events(old, since=t_wall) if e["to"] == "off"]
+        fence_first = bool(off) and off[0]["mono_killed"] < t0 + LEASE + MARGIN
+        if fence_first and h[new].log_text().count(proof) == proofs_before[new]:
+            print("    (%s: the background fence powered %s off %.0f ms after the fault, before its lease "
+                  "could be proven out; the takeover followed the fence)" % (what, old, (off[0]["mono_killed"] - t0) * 1000))
+        else:
+            check(h[new].log_text().count(proof) > proofs_before[new],
+                  "%s: %s took over on the proof that %s's lease ran out, not on the fence" % (what, new, old))
         check(move_ms < 2000, "%s: failover in %.0f ms" % (what, move_ms))
         later = obs.answers(VIP, since=first_other, until=first_other + 1.0)
         check(all(m != mac[old] for _, m in later), "%s: %s stays silent afterwards" % (what, old))
