@@ -620,6 +620,23 @@ void ClusterManager::on_lease_expired(Peer& sender, const json::object& o) {
   if (p->member && !p->silent) declare_silent(*p, "its lease ran out");
 }
 
+// {"<node id>": ["vip", ...]} in an offer: the configured VIPs, per node id that parses.
+std::map<uint32_t, std::set<std::string>> ClusterManager::vips_by_node(const json::object& o, std::string_view key) const {
+  std::map<uint32_t, std::set<std::string>> out;
+  const auto* field = o.if_contains(key);
+  if (!field || !field->is_object()) return out;
+  for (const auto& kv : field->get_object()) {
+    uint32_t id = 0;
+    auto parsed = std::from_chars(kv.key().data(), kv.key().data() + kv.key().size(), id);
+    if (parsed.ec != std::errc{} || !kv.value().is_array()) continue;
+    json::object one{{"v", kv.value()}};
+    for (const auto& name : get_strings(one, "v")) {
+      if (config_->find_vip(name)) out[id].insert(name);
+    }
+  }
+  return out;
+}
+
 void ClusterManager::send_sync() {
   json::object owners;
   for (const auto& [vip, id] : owners_) owners[vip] = id;
@@ -757,30 +774,14 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     }
     offer.proven = get_ids(o, "proven");
     offer.silent = get_ids(o, "silent");
-    if (const auto* fv = o.if_contains("freed"); fv && fv->is_object()) {
-      for (const auto& kv : fv->get_object()) {
-        uint32_t id = 0;
-        auto parsed = std::from_chars(kv.key().data(), kv.key().data() + kv.key().size(), id);
-        if (parsed.ec != std::errc{} || !peer(id) || !kv.value().is_array()) continue;
-        json::object one{{"v", kv.value()}};
-        for (const auto& name : get_strings(one, "v")) {
-          if (config_->find_vip(name)) offer.freed[id].insert(name);
-        }
-      }
+    for (auto& [id, vips] : vips_by_node(o, "freed")) {
+      if (peer(id)) offer.freed[id] = std::move(vips);
     }
     // What a lost node may hold counts from every offer, not only the best: knowing it
     // only blocks, and the node itself is not here to say otherwise.
-    if (const auto* mv = o.if_contains("may_hold"); mv && mv->is_object()) {
-      for (const auto& kv : mv->get_object()) {
-        uint32_t id = 0;
-        auto parsed = std::from_chars(kv.key().data(), kv.key().data() + kv.key().size(), id);
-        Peer* p = parsed.ec == std::errc{} ? peer(id) : nullptr;
-        if (!p || id == self_ || p->member || !kv.value().is_array()) continue;
-        json::object one{{"v", kv.value()}};
-        for (const auto& name : get_strings(one, "v")) {
-          if (config_->find_vip(name)) p->may_hold.insert(name);
-        }
-      }
+    for (const auto& [id, vips] : vips_by_node(o, "may_hold")) {
+      Peer* p = peer(id);
+      if (p && id != self_ && !p->member) p->may_hold.insert(vips.begin(), vips.end());
     }
     if (const auto* hv = o.if_contains("history"); hv && hv->is_array()) {
       size_t taken = 0;

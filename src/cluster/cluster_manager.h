@@ -64,6 +64,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cluster/cluster_types.h"
@@ -182,6 +183,7 @@ class ClusterManager {
 
   void send_state();
   void send_sync();
+  std::map<uint32_t, std::set<std::string>> vips_by_node(const boost::json::object& o, std::string_view key) const;
   void heartbeat();
   void check_liveness();
   void evaluate();
