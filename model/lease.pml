@@ -16,8 +16,9 @@
  *     of nodes that can talk, at any time after a fault, with extended virtual synchrony
  *     (below). Quorum: a majority of the three Corosyncs (votes are Corosync's, not the
  *     daemons'). CPG members are the live daemons of the group;
- *   - state messages with the sender's holding flag and its acks, immediate acks of a
- *     holder's state, renewal from the newest own state acknowledged so that, with this
+ *   - state messages with the sender's holding flag and table version; an ack entry for
+ *     every state a member delivers (the implementation sends it at once for a holder's
+ *     state and in the next state otherwise), renewal from the newest own state acknowledged so that, with this
  *     node, a majority of the configured nodes has it (nodes proven down count), only
  *     while quorate and not silent; renewal from the own state delivered back when nobody
  *     else is needed (the others fenced);

@@ -849,9 +849,7 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
     }
     ++version_;
     spdlog::info("VIP {} assigned to {}", *vip, owner ? owner->name : "nobody");
-    evaluate();
     send_state();  // this node's state at the new version: what a new owner waits for
-    return;
   } else if (*type == "fenced" || *type == "fence_failed") {
     auto node = get_uint(o, "node");
     Peer* p = node ? peer(static_cast<uint32_t>(*node)) : nullptr;
@@ -1048,9 +1046,12 @@ void ClusterManager::evaluate() {
       if (it != owners_.end() && it->second == self_) {
         hold = std::none_of(peers_.begin(), peers_.end(), [&](const auto& kv) {
           // Members and lost nodes alike, until proven down; a node whose lease provably ran
-          // out no longer answers for its leased VIPs.
+          // out no longer answers for its leased VIPs; one that left cleanly released
+          // everything and expired its leases first, and acts on no assign after that.
           const Peer& p = kv.second;
-          return kv.first != self_ && p.may_hold.count(vip.name) && !p.proven_down && !p.freed.count(vip.name);
+          bool left_cleanly = !p.member && p.departure == Departure::Clean;
+          return kv.first != self_ && p.may_hold.count(vip.name) && !p.proven_down && !left_cleanly &&
+                 !p.freed.count(vip.name);
         });
         if (!hold) spdlog::debug("VIP {}: waiting for the previous holder to release it", vip.name);
       }

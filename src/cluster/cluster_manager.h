@@ -50,7 +50,8 @@
 // state at this node's table version (it may still act on that assign); a node lost that
 // way keeps blocking v until it is proven down (fenced) or its lease provably ran out.
 // Quorum loss or a lost Corosync connection releases everything at once.
-// doc/lease-safety.md has the argument; model/lease.pml checks it.
+// doc/lease-safety.md has the argument; model/lease.pml models it (that doc says how far
+// the model check goes).
 #pragma once
 
 #include <boost/asio.hpp>
