@@ -297,6 +297,9 @@ struct Service {
   Timeouts timeouts;
   uint32_t retries = 3;
   bool redispatch = true;
+  // Connections waiting at once for a server slot when every server is at maxconn; more
+  // are answered 503 at once. Unset: no limit but timeouts.queue (and proxy.max_connections).
+  std::optional<uint32_t> maxqueue;
   OnServerDown on_server_down = OnServerDown::None;
   bool forward_for = true;  // X-Forwarded-For / -Proto / -Port in http mode
   std::vector<Server> servers;

@@ -826,7 +826,7 @@ void Loader::read_services(const Value& v, Config& c) {
   detail::for_each_named(ctx_, v, "service", [&](const std::string& name, const Value& sv) {
     MapView m(ctx_, sv,
               {"listen", "mode", "balance", "check", "depends_on", "timeouts", "retries",
-               "redispatch", "on_server_down", "forward_for", "servers"},
+               "redispatch", "maxqueue", "on_server_down", "forward_for", "servers"},
               {"listen", "servers"});
     if (!m.valid()) return;
     Service s;
@@ -889,6 +889,7 @@ void Loader::read_services(const Value& v, Config& c) {
     }
     m.get("retries", s.retries, 0, 10);
     m.get("redispatch", s.redispatch);
+    m.get("maxqueue", s.maxqueue, 1, 1'000'000);
     m.get("on_server_down", s.on_server_down,
           {{"none", OnServerDown::None}, {"close-sessions", OnServerDown::CloseSessions}});
     if (auto f = m.find("forward_for")) {

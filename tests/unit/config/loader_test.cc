@@ -107,6 +107,45 @@ TEST(Loader, WarnsButAcceptsTwoNodesWithoutTwoNode) {
   EXPECT_NE(r.diagnostics[0].format().find("warning: "), std::string::npos);
 }
 
+TEST(Loader, ServicePoolLimits) {
+  auto r = load(
+      "cluster: {name: c}\n"
+      "services:\n"
+      "  a:\n"
+      "    listen: [127.0.0.1:80]\n"
+      "    maxqueue: 200\n"
+      "    servers: [{name: s1, address: 10.0.0.2:80, weight: 3, maxconn: 50},\n"
+      "              {name: s2, address: 10.0.0.3:80, backup: true}]\n"
+      "  b: {listen: [127.0.0.1:81], servers: [{name: s1, address: 10.0.0.2:81}]}\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const Service* a = r.config->find_service("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->maxqueue, 200u);
+  ASSERT_EQ(a->servers.size(), 2u);
+  EXPECT_EQ(a->servers[0].weight, 3u);
+  EXPECT_EQ(a->servers[0].maxconn, 50u);
+  EXPECT_FALSE(a->servers[1].maxconn.has_value());
+  EXPECT_TRUE(a->servers[1].backup);
+  const Service* b = r.config->find_service("b");
+  ASSERT_NE(b, nullptr);
+  EXPECT_FALSE(b->maxqueue.has_value());  // default: no limit but the queue time-out
+  EXPECT_EQ(b->retries, 3u);
+  EXPECT_TRUE(b->redispatch);
+}
+
+TEST(LoaderBadInput, MaxqueueOutOfRange) {
+  auto r = load(
+      "cluster: {name: c}\n"
+      "services:\n"
+      "  a: {listen: [127.0.0.1:80], maxqueue: 1000001, servers: [{name: s1, address: 10.0.0.2:80}]}\n");
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.error_count(), 1u) << errors_of(r);
+  EXPECT_EQ(r.diagnostics[0].line, 3);
+  EXPECT_NE(r.diagnostics[0].message.find("services.a.maxqueue: 1000001 is out of range (1..1000000)"),
+            std::string::npos)
+      << errors_of(r);
+}
+
 TEST(LoaderBadInput, EmptyFile) {
   auto r = load("");
   ASSERT_FALSE(r.ok());
