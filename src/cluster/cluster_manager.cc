@@ -841,6 +841,14 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
       return;
     }
     pending_assign_.erase(*vip);
+    // The owner it replaces may still act on the assign that made it the owner: its state
+    // at that version may have said "not holding" while it waited for the holder before
+    // it, and it may acquire once that one's release reaches it. It may hold until a state
+    // of it at the new version says otherwise (model/lease.pml found the double holder
+    // after two moves in a row without this).
+    if (auto prev = owners_.find(*vip); prev != owners_.end() && prev->second != self_) {
+      if (Peer* p = peer(prev->second)) p->may_hold.insert(*vip);
+    }
     if (owner) {
       owners_[*vip] = owner->id;
       if (owner->id != self_) owner->may_hold.insert(*vip);  // until a state of it at this version
