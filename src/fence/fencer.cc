@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 
 namespace hafront::fence {
 
@@ -21,7 +22,9 @@ struct Fencer::Request {
   asio::steady_timer timer;
   std::vector<std::shared_ptr<Runner::Handle>> handles;  // runs of the current step
   size_t pending = 0;
-  std::vector<std::string> failures;  // this round, one entry per failed level
+  // The latest failure of each level, over every round: when the time runs out in the
+  // middle of a round, the reason still says why each level failed.
+  std::map<size_t, std::string> failures;
   bool cancelled = false;
 };
 
@@ -89,7 +92,6 @@ bool Fencer::fence(const std::string& node, milliseconds delay, Done done) {
 
 void Fencer::round(const std::shared_ptr<Request>& r) {
   ++r->outcome.rounds;
-  r->failures.clear();
   spdlog::warn("fencing {}: attempt {}", r->node, r->outcome.rounds);
   level(r, 0);
 }
@@ -214,7 +216,8 @@ void Fencer::fenced(const std::shared_ptr<Request>& r, size_t index) {
 }
 
 void Fencer::level_failed(const std::shared_ptr<Request>& r, size_t index, const std::string& why) {
-  r->failures.push_back("level " + std::to_string(index + 1) + ": " + why);
+  r->failures[index] = "level " + std::to_string(index + 1) + ": " + why + " (attempt " +
+                      std::to_string(r->outcome.rounds) + ")";
   spdlog::warn("fencing {}: level {} failed: {}", r->node, index + 1, why);
   if (index + 1 < r->levels.size() && time_left(*r).count() > 0) {
     level(r, index + 1);
@@ -236,8 +239,8 @@ void Fencer::finish(const std::shared_ptr<Request>& r, bool success) {
   r->outcome.finished = std::chrono::system_clock::now();
   if (!success && r->outcome.reason.empty()) {
     std::string reason;
-    for (const auto& f : r->failures) reason += (reason.empty() ? "" : " | ") + f;
-    r->outcome.reason = "every level failed (" + std::to_string(r->outcome.rounds) + " attempt(s)); last: " + reason;
+    for (const auto& [index, f] : r->failures) reason += (reason.empty() ? "" : " | ") + f;
+    r->outcome.reason = "every level failed (" + std::to_string(r->outcome.rounds) + " attempt(s)); latest: " + reason;
   }
   auto it = requests_.find(r->node);
   if (it != requests_.end() && it->second == r) requests_.erase(it);

@@ -197,6 +197,10 @@ TEST(Fencer, EveryLevelFailingRetriesUntilTheDeadlineThenReports) {
   EXPECT_EQ(o.rounds, 2);
   EXPECT_EQ(h.runner.calls.size(), 6u);
   EXPECT_NE(o.reason.find("every level failed (2 attempt(s))"), std::string::npos) << o.reason;
+  // Each level's latest failure, with the attempt it came from.
+  EXPECT_NE(o.reason.find("level 1: ipmi-n2 off: "), std::string::npos) << o.reason;
+  EXPECT_NE(o.reason.find("level 2: "), std::string::npos) << o.reason;
+  EXPECT_NE(o.reason.find("(attempt 2)"), std::string::npos) << o.reason;
 }
 
 TEST(Fencer, StatusIsSkippedForAgentsWithoutIt) {
