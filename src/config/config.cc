@@ -71,6 +71,15 @@ const char* to_string(LogLevel l) {
   return "?";
 }
 
+const char* to_string(IoBackendChoice c) {
+  switch (c) {
+    case IoBackendChoice::Auto: return "auto";
+    case IoBackendChoice::IoUring: return "io_uring";
+    case IoBackendChoice::Epoll: return "epoll";
+  }
+  return "?";
+}
+
 }  // namespace hafront::config
 
 namespace hafront::config {
@@ -135,6 +144,9 @@ std::vector<std::string> restart_required(const Config& running, const Config& n
   if (running.admin.socket != next.admin.socket)
     why.push_back("admin.socket changed ('" + running.admin.socket + "' -> '" + next.admin.socket + "')");
   if (running.proxy.workers != next.proxy.workers) why.push_back("proxy.workers changed");
+  // Each worker's ring and its receive buffers are set up once, at start.
+  if (running.proxy.io_backend != next.proxy.io_backend) why.push_back("proxy.io_backend changed");
+  if (running.proxy.buffer_size != next.proxy.buffer_size) why.push_back("proxy.buffer_size changed");
   return why;
 }
 

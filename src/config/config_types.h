@@ -283,6 +283,10 @@ struct Timeouts {
   Duration queue{5000};
   Duration http_request{10000};
   Duration http_keep_alive{60000};
+  // tcp mode: once connected, end a connection on which no byte moved either way for this
+  // long; when set it takes over from client and server (HAProxy's `timeout tunnel`).
+  // 0 = off.
+  Duration idle{0};
 
   bool operator==(const Timeouts&) const = default;
 };
@@ -323,11 +327,18 @@ struct LoggingOptions {
   bool operator==(const LoggingOptions&) const = default;
 };
 
+// The data plane's I/O back-end: io_uring when the kernel has what it needs, or forced.
+enum class IoBackendChoice : uint8_t { Auto, IoUring, Epoll };
+
 struct ProxyOptions {
   uint32_t workers = 0;            // 0 = one per core
   uint64_t buffer_size = 16 * 1024;
   uint64_t max_header_size = 32 * 1024;
   uint32_t max_connections = 100000;
+  IoBackendChoice io_backend = IoBackendChoice::Auto;
+  // One line per connection: empty = off, "stderr", or a file path (made absolute against
+  // the config file's folder).
+  std::string access_log;
 
   bool operator==(const ProxyOptions&) const = default;
 };
@@ -358,5 +369,6 @@ const char* to_string(Balance);
 const char* to_string(OnServerDown);
 const char* to_string(ProxyProtocol);
 const char* to_string(LogLevel);
+const char* to_string(IoBackendChoice);
 
 }  // namespace hafront::config

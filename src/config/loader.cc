@@ -174,7 +174,7 @@ void Loader::read(const YAML::Node& root, Config& c) {
            {"error", LogLevel::Error}});
   }
   if (auto v = m.find("proxy")) {
-    MapView p(ctx_, *v, {"workers", "buffer_size", "max_header_size", "max_connections"});
+    MapView p(ctx_, *v, {"workers", "buffer_size", "max_header_size", "max_connections", "io_backend", "access_log"});
     if (auto w = p.find("workers")) {
       if (!(w->node.IsScalar() && w->node.Scalar() == "auto")) {
         if (auto n = detail::read_uint(ctx_, *w, 1, 256)) c.proxy.workers = static_cast<uint32_t>(*n);
@@ -183,6 +183,16 @@ void Loader::read(const YAML::Node& root, Config& c) {
     p.get_size("buffer_size", c.proxy.buffer_size, 1024, 1 << 20);
     p.get_size("max_header_size", c.proxy.max_header_size, 1024, 1 << 20);
     p.get("max_connections", c.proxy.max_connections, 1, 10'000'000);
+    p.get("io_backend", c.proxy.io_backend,
+          {{"auto", IoBackendChoice::Auto}, {"io_uring", IoBackendChoice::IoUring}, {"epoll", IoBackendChoice::Epoll}});
+    if (auto a = p.find("access_log")) {
+      auto text = detail::read_string(ctx_, *a);
+      if (text && (*text == "off" || *text == "stderr")) {
+        c.proxy.access_log = *text == "off" ? "" : "stderr";
+      } else if (text) {
+        if (auto path = read_path(*a)) c.proxy.access_log = *path;
+      }
+    }
   }
   // Once the visit budget is spent (reported where it ran out), the model is incomplete:
   // cross-checks would only flood the output with errors about what was never read.
@@ -879,13 +889,14 @@ void Loader::read_services(const Value& v, Config& c) {
       });
     }
     if (auto t = m.find("timeouts")) {
-      MapView tm(ctx_, *t, {"connect", "client", "server", "queue", "http_request", "http_keep_alive"});
+      MapView tm(ctx_, *t, {"connect", "client", "server", "queue", "http_request", "http_keep_alive", "idle"});
       tm.get("connect", s.timeouts.connect, Duration{1}, Duration{3'600'000});
       tm.get("client", s.timeouts.client, Duration{0}, kMaxDuration);
       tm.get("server", s.timeouts.server, Duration{0}, kMaxDuration);
       tm.get("queue", s.timeouts.queue, Duration{0}, Duration{3'600'000});
       tm.get("http_request", s.timeouts.http_request, Duration{1}, Duration{3'600'000});
       tm.get("http_keep_alive", s.timeouts.http_keep_alive, Duration{0}, Duration{3'600'000});
+      tm.get("idle", s.timeouts.idle, Duration{0}, kMaxDuration);
     }
     m.get("retries", s.retries, 0, 10);
     m.get("redispatch", s.redispatch);

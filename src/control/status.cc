@@ -13,6 +13,41 @@ json::array strings(const std::vector<std::string>& v) {
   for (const auto& x : v) a.push_back(json::value(x));
   return a;
 }
+
+json::object counts(const ErrorCounts& v) {
+  json::object o;
+  for (const auto& [kind, n] : v) o[kind] = n;
+  return o;
+}
+
+json::value to_json(const std::optional<ServiceTraffic>& t) {
+  if (!t) return nullptr;
+  return json::object{{"connections", t->connections},
+                      {"active", t->active},
+                      {"queued", t->queued},
+                      {"bytes_from_clients", t->bytes_from_clients},
+                      {"bytes_to_clients", t->bytes_to_clients},
+                      {"errors", counts(t->errors)}};
+}
+
+json::value to_json(const std::optional<ServerTraffic>& t) {
+  if (!t) return nullptr;
+  json::array bounds, hits;
+  for (const auto& [le, n] : t->connect_time_us) {
+    bounds.push_back(le == 0 ? json::value(nullptr) : json::value(le));
+    hits.push_back(n);
+  }
+  auto opt = [](const std::optional<uint64_t>& v) { return v ? json::value(*v) : json::value(nullptr); };
+  return json::object{{"connections", t->connections},
+                      {"active", t->active},
+                      {"bytes_to_server", t->bytes_to_server},
+                      {"bytes_from_server", t->bytes_from_server},
+                      {"errors", counts(t->errors)},
+                      {"connect_time_us", json::object{{"le", std::move(bounds)},
+                                                       {"count", std::move(hits)},
+                                                       {"p50", opt(t->connect_p50_us)},
+                                                       {"p99", opt(t->connect_p99_us)}}}};
+}
 }  // namespace
 
 json::value to_json(const cluster::FenceEvent& e) {
@@ -55,8 +90,12 @@ json::value to_json(const Status& s) {
   for (const auto& svc : s.services) {
     json::array servers;
     for (const auto& srv : svc.servers) {
-      servers.push_back(json::object{
-          {"name", srv.name}, {"address", srv.address}, {"state", srv.state}, {"reason", srv.reason}});
+      servers.push_back(json::object{{"name", srv.name},
+                                     {"address", srv.address},
+                                     {"state", srv.state},
+                                     {"reason", srv.reason},
+                                     {"counters", to_json(srv.traffic)},
+                                     {"passive", counts(srv.passive)}});
     }
     json::array listen;
     for (const auto& l : svc.listen) listen.push_back(json::value(l));
@@ -64,8 +103,18 @@ json::value to_json(const Status& s) {
                                     {"mode", svc.mode},
                                     {"balance", svc.balance},
                                     {"listen", std::move(listen)},
+                                    {"state", svc.state},
+                                    {"note", svc.note},
+                                    {"counters", to_json(svc.traffic)},
                                     {"servers", std::move(servers)}});
   }
+  const DataPlaneStatus& dp = s.data_plane;
+  json::object data_plane{{"running", dp.running},
+                          {"backend", dp.backend},
+                          {"note", dp.note},
+                          {"workers", dp.workers},
+                          {"passive_events_dropped", dp.passive_events_dropped},
+                          {"access_log_dropped", dp.access_log_dropped}};
   json::array reload_errors;
   for (const auto& e : s.config.last_reload_errors) reload_errors.push_back(json::value(e));
   json::array alerts;
@@ -86,6 +135,7 @@ json::value to_json(const Status& s) {
                     {"last_fence", s.cluster.last_fence ? to_json(*s.cluster.last_fence) : json::value(nullptr)}}},
       {"vips", std::move(vips)},
       {"services", std::move(services)},
+      {"data_plane", std::move(data_plane)},
       {"config",
        json::object{{"path", s.config.path},
                     {"sha256", s.config.sha256},
@@ -127,6 +177,63 @@ const json::value& obj(const json::value& v, std::string_view key) {
 std::string pad(std::string s, size_t width) {
   if (s.size() < width) s.append(width - s.size(), ' ');
   return s;
+}
+
+// A whole number field, or nullopt.
+std::optional<uint64_t> num(const json::value& v, std::string_view key) {
+  if (!v.is_object()) return std::nullopt;
+  const auto* f = v.get_object().if_contains(key);
+  if (!f) return std::nullopt;
+  if (f->is_uint64()) return f->get_uint64();
+  if (f->is_int64() && f->get_int64() >= 0) return static_cast<uint64_t>(f->get_int64());
+  return std::nullopt;
+}
+
+std::string count(const json::value& v, std::string_view key) {
+  auto n = num(v, key);
+  return n ? std::to_string(*n) : "?";
+}
+
+std::string bytes(const json::value& v, std::string_view key) {
+  auto n = num(v, key);
+  if (!n) return "?";
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double x = static_cast<double>(*n);
+  size_t unit = 0;
+  while (x >= 1024 && unit + 1 < std::size(kUnits)) {
+    x /= 1024;
+    ++unit;
+  }
+  std::ostringstream out;
+  if (unit == 0) {
+    out << *n << " B";
+  } else {
+    out << std::fixed << std::setprecision(1) << x << " " << kUnits[unit];
+  }
+  return out.str();
+}
+
+std::string kinds(const json::value& v, std::string_view key) {
+  std::string out;
+  const auto& o = obj(v, key);
+  if (!o.is_object()) return out;
+  for (const auto& [kind, n] : o.get_object()) {
+    out += (out.empty() ? "" : ", ") + std::string(kind) + " " + (n.is_number() ? json::serialize(n) : "?");
+  }
+  return out;
+}
+
+std::string micros(const json::value& v, std::string_view key) {
+  auto n = num(v, key);
+  if (!n) return "?";
+  if (*n == UINT64_MAX) return "more than the last bucket";
+  std::ostringstream out;
+  if (*n < 1000) {
+    out << *n << "us";
+  } else {
+    out << std::fixed << std::setprecision(*n % 1000 == 0 ? 0 : 1) << static_cast<double>(*n) / 1000 << "ms";
+  }
+  return out.str();
 }
 
 }  // namespace
@@ -189,15 +296,57 @@ std::string render_text(const json::value& s) {
     out << "\n";
   }
   const auto& services = arr(s, "services");
-  out << "\nservices (" << services.size() << ")\n";
+  const auto& dp = obj(s, "data_plane");
+  out << "\nservices (" << services.size() << ")";
+  if (dp.is_object()) {
+    if (str(dp, "running") == "true") {
+      out << " — data plane: " << count(dp, "workers") << " worker(s) on " << str(dp, "note");
+    } else {
+      out << " — data plane NOT running";
+    }
+    if (num(dp, "passive_events_dropped").value_or(0) > 0) {
+      out << "; " << count(dp, "passive_events_dropped") << " passive events dropped";
+    }
+    if (num(dp, "access_log_dropped").value_or(0) > 0) {
+      out << "; " << count(dp, "access_log_dropped") << " access log lines dropped";
+    }
+  }
+  out << "\n";
   for (const auto& svc : services) {
     std::string listen;
     for (const auto& l : arr(svc, "listen")) listen += (listen.empty() ? "" : ", ") + (l.is_string() ? std::string(l.get_string()) : "?");
-    out << "  " << str(svc, "name") << " (" << str(svc, "mode") << ", " << str(svc, "balance") << ") on " << listen
-        << "\n";
+    out << "  " << str(svc, "name") << " (" << str(svc, "mode") << ", " << str(svc, "balance") << ") on " << listen;
+    if (str(svc, "state") == "not started") {
+      std::string note = str(svc, "note");
+      out << " — NOT STARTED" << (note.empty() || note == "?" ? "" : ": " + note);
+    }
+    out << "\n";
+    const auto& c = obj(svc, "counters");
+    if (c.is_object()) {
+      out << "    " << count(c, "connections") << " connections, " << count(c, "active") << " active, "
+          << count(c, "queued") << " queued; " << bytes(c, "bytes_from_clients") << " from clients, "
+          << bytes(c, "bytes_to_clients") << " to clients";
+      std::string errors = kinds(c, "errors");
+      if (!errors.empty()) out << "; errors: " << errors;
+      out << "\n";
+    }
     for (const auto& srv : arr(svc, "servers")) {
       out << "    " << pad(str(srv, "name"), 14) << pad(str(srv, "address"), 26) << pad(str(srv, "state"), 9)
           << str(srv, "reason") << "\n";
+      const auto& sc = obj(srv, "counters");
+      std::string passive = kinds(srv, "passive");
+      if (!sc.is_object() && passive.empty()) continue;
+      out << "      ";
+      if (sc.is_object()) {
+        out << count(sc, "connections") << " connections, " << count(sc, "active") << " active; "
+            << bytes(sc, "bytes_to_server") << " to, " << bytes(sc, "bytes_from_server") << " from";
+        const auto& ct = obj(sc, "connect_time_us");
+        if (num(ct, "p50")) out << "; connect p50 <= " << micros(ct, "p50") << ", p99 <= " << micros(ct, "p99");
+        std::string errors = kinds(sc, "errors");
+        if (!errors.empty()) out << "; errors: " << errors;
+      }
+      if (!passive.empty()) out << (sc.is_object() ? "; " : "") << "passive: " << passive;
+      out << "\n";
     }
   }
   const auto& alerts = arr(s, "alerts");

@@ -12,15 +12,44 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hafront::control {
+
+// Counters of the data plane (per service and server), summed over its workers since the
+// service was configured. Error kinds appear only once counted.
+using ErrorCounts = std::vector<std::pair<std::string, uint64_t>>;
+
+struct ServerTraffic {
+  uint64_t connections = 0;  // successful connects
+  uint64_t active = 0;       // connecting or connected now
+  uint64_t bytes_to_server = 0;
+  uint64_t bytes_from_server = 0;
+  ErrorCounts errors;
+  // Connect-time histogram: (upper bound in microseconds, count); the last bound is 0 for
+  // "slower than every other bound".
+  std::vector<std::pair<uint64_t, uint64_t>> connect_time_us;
+  std::optional<uint64_t> connect_p50_us;  // upper bound of the bucket holding the median
+  std::optional<uint64_t> connect_p99_us;
+};
+
+struct ServiceTraffic {
+  uint64_t connections = 0;  // accepted
+  uint64_t active = 0;
+  uint64_t queued = 0;
+  uint64_t bytes_from_clients = 0;
+  uint64_t bytes_to_clients = 0;
+  ErrorCounts errors;
+};
 
 struct ServerStatus {
   std::string name;
   std::string address;
   std::string state;   // unknown | up | down | drain | maint
   std::string reason;  // why, in a few words
+  std::optional<ServerTraffic> traffic{};  // when the data plane runs the service
+  ErrorCounts passive{};  // passive health events the data plane reported, by kind
 };
 
 struct ServiceStatus {
@@ -29,6 +58,18 @@ struct ServiceStatus {
   std::string balance;
   std::vector<std::string> listen;
   std::vector<ServerStatus> servers;
+  std::string state = "not started";  // running | not started
+  std::string note{};                 // why it is not started
+  std::optional<ServiceTraffic> traffic{};
+};
+
+struct DataPlaneStatus {
+  bool running = false;
+  std::string backend;  // io_uring | epoll
+  std::string note;     // what the back-end runs with, or why epoll
+  uint32_t workers = 0;
+  uint64_t passive_events_dropped = 0;  // the event queue was full
+  uint64_t access_log_dropped = 0;      // the access log writer fell behind
 };
 
 struct VipStatus {
@@ -95,6 +136,7 @@ struct Status {
   ClusterStatus cluster;
   std::vector<VipStatus> vips;
   std::vector<ServiceStatus> services;
+  DataPlaneStatus data_plane;
   ConfigStatus config;
   std::vector<AlertStatus> alerts;  // recent alerts, oldest first
 };

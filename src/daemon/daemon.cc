@@ -64,6 +64,30 @@ std::string hostname() {
   return buf;
 }
 
+control::ErrorCounts error_counts(const std::array<uint64_t, proxy::kErrorKinds>& errors) {
+  control::ErrorCounts out;
+  for (size_t k = 0; k < errors.size(); ++k) {
+    if (errors[k] > 0) out.emplace_back(proxy::to_string(static_cast<proxy::ErrorKind>(k)), errors[k]);
+  }
+  return out;
+}
+
+control::ServerTraffic server_traffic(const proxy::ServerTotals& totals) {
+  control::ServerTraffic t;
+  t.connections = totals.connections;
+  t.active = totals.active;
+  t.bytes_to_server = totals.bytes_to_server;
+  t.bytes_from_server = totals.bytes_from_server;
+  t.errors = error_counts(totals.errors);
+  for (size_t k = 0; k < totals.connect_time.size(); ++k) {
+    uint64_t bound = k < proxy::kConnectBucketsUs.size() ? proxy::kConnectBucketsUs[k] : 0;
+    t.connect_time_us.emplace_back(bound, totals.connect_time[k]);
+  }
+  t.connect_p50_us = proxy::connect_percentile(totals, 50);
+  t.connect_p99_us = proxy::connect_percentile(totals, 99);
+  return t;
+}
+
 void log_diagnostics(const std::vector<config::Diagnostic>& diags) {
   for (const auto& d : diags) {
     if (d.severity == config::Diagnostic::Severity::Error) {
@@ -127,6 +151,15 @@ std::optional<std::string> Daemon::start() {
   vips_->start();  // removes addresses a crashed run left behind
   admin_ = std::make_unique<control::AdminServer>(io_, socket_path_);
   if (auto err = admin_->listen()) return err;
+  // Listeners come up before any VIP is taken: a node answers for a VIP only with its
+  // services listening.
+  try {
+    data_plane_ = std::make_unique<proxy::DataPlane>();
+  } catch (const std::exception& e) {
+    return std::string("data plane: ") + e.what();  // no eventfd or thread could be made
+  }
+  if (auto err = data_plane_->start(*config_)) return "data plane: " + *err;
+  watch_passive_events();
   vips_->configure(config_->vips);
   advertise_leased();
   if (!cluster_) renew_standalone_lease();
@@ -222,6 +255,27 @@ void Daemon::check_devices_of(const std::string& agent) {
       alert("fence device " + name + ": " + e);
     }
   }
+}
+
+void Daemon::watch_passive_events() {
+  if (!passive_events_) {
+    int fd = ::dup(data_plane_->events_fd());
+    if (fd < 0) {
+      spdlog::error("cannot watch the data plane's passive health events: {}", std::strerror(errno));
+      return;
+    }
+    passive_events_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+  }
+  passive_events_->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    data_plane_->drain_events([this](const proxy::PassiveEvent& e) {
+      const proxy::ServerName* name = data_plane_->server_name(e.server_id);
+      if (!name) return;
+      auto& counts = passive_counts_[{name->service, name->server}];
+      ++counts[static_cast<size_t>(e.kind)];
+    });
+    watch_passive_events();
+  });
 }
 
 void Daemon::advertise_leased() {
@@ -367,8 +421,17 @@ ReloadOutcome Daemon::reload() {
     for (auto& w : why) out.errors.push_back(options_.config_path + ": needs a restart, not a reload: " + w);
     spdlog::error("reload rejected: {}; still running config {}", out.errors.front(),
                   config_->sha256.substr(0, 12));
+  } else if (std::vector<std::string> warnings;
+             auto err = data_plane_ ? data_plane_->apply(*r.config, warnings) : std::nullopt) {
+    // Nothing was applied: the data plane opens new listeners before it changes anything.
+    out.errors.push_back(options_.config_path + ": " + *err);
+    spdlog::error("reload rejected: {}; still running config {}", out.errors.front(), config_->sha256.substr(0, 12));
   } else {
     out.ok = true;
+    for (const auto& w : warnings) {
+      spdlog::warn("reload: {}", w);
+      alert(w);
+    }
     for (const auto& d : config::diff(*config_, *r.config)) {
       std::string line = d.section + ":";
       auto add = [&](const char* what, const std::vector<std::string>& names) {
@@ -420,6 +483,8 @@ void Daemon::stop() {
   if (monitor_) monitor_->stop();
   if (fencer_) fencer_->cancel_all();
   if (cluster_) cluster_->stop();  // announces holding nothing, then leaves cleanly
+  if (passive_events_) passive_events_->cancel();
+  if (data_plane_) data_plane_->stop();
   if (admin_) admin_->close();
   spdlog::info("stopped");
   io_.stop();
@@ -489,12 +554,46 @@ control::Status Daemon::status() const {
     ss.mode = config::to_string(svc.mode);
     ss.balance = config::to_string(svc.balance);
     for (const auto& l : svc.listen) ss.listen.push_back(l.vip ? *l.vip + ":" + std::to_string(l.endpoint.port) : l.endpoint.str());
-    for (const auto& srv : svc.servers) {
+    std::optional<proxy::ServiceView> view = data_plane_ ? data_plane_->service(svc.name) : std::nullopt;
+    if (view) {
+      ss.state = "running";
+      control::ServiceTraffic t;
+      t.connections = view->totals.connections;
+      t.active = view->totals.active;
+      t.queued = view->totals.queued;
+      t.bytes_from_clients = view->totals.bytes_from_clients;
+      t.bytes_to_clients = view->totals.bytes_to_clients;
+      t.errors = error_counts(view->totals.errors);
+      ss.traffic = std::move(t);
+    } else {
+      ss.note = svc.mode == config::ServiceMode::Http ? "http mode not implemented yet" : "the data plane is not running";
+    }
+    for (size_t i = 0; i < svc.servers.size(); ++i) {
+      const auto& srv = svc.servers[i];
       health::ServerHealth h;
       h.reason = svc.check ? "not checked: this build has no health checker yet" : "no check configured";
-      ss.servers.push_back({srv.name, srv.address.str(), health::to_string(h.state), h.reason});
+      control::ServerStatus st{srv.name, srv.address.str(), health::to_string(h.state), h.reason, std::nullopt, {}};
+      if (view && i < view->servers.size() && view->servers[i].name == srv.name) {
+        st.traffic = server_traffic(view->servers[i].totals);
+      }
+      if (auto it = passive_counts_.find({svc.name, srv.name}); it != passive_counts_.end()) {
+        for (size_t k = 0; k < it->second.size(); ++k) {
+          if (it->second[k] > 0) {
+            st.passive.emplace_back(proxy::to_string(static_cast<proxy::PassiveEventKind>(k)), it->second[k]);
+          }
+        }
+      }
+      ss.servers.push_back(std::move(st));
     }
     s.services.push_back(std::move(ss));
+  }
+  if (data_plane_) {
+    s.data_plane.running = data_plane_->running();
+    s.data_plane.backend = proxy::to_string(data_plane_->backend());
+    s.data_plane.note = data_plane_->backend_note();
+    s.data_plane.workers = data_plane_->workers();
+    s.data_plane.passive_events_dropped = data_plane_->events_dropped();
+    s.data_plane.access_log_dropped = data_plane_->access_log_dropped();
   }
   s.config.path = options_.config_path;
   s.config.sha256 = c.sha256;

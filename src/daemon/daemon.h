@@ -5,6 +5,7 @@
 
 #include <boost/asio.hpp>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "fence/fencer.h"
 #include "fence/metadata.h"
 #include "fence/monitor.h"
+#include "proxy/data_plane.h"
 #include "vip/lease_ops.h"
 #include "vip/net_ops.h"
 #include "vip/vip_manager.h"
@@ -101,6 +103,12 @@ class Daemon {
   std::unique_ptr<fence::DeviceMonitor> monitor_;
   std::map<std::string, fence::AgentMetadata> agent_metadata_;  // by agent name
   std::deque<std::pair<std::string, std::string>> alerts_;  // (time, message), newest last
+  // The data plane (tcp services), and the passive health events its workers report,
+  // counted per (service, server) until the health checker consumes them.
+  void watch_passive_events();
+  std::unique_ptr<proxy::DataPlane> data_plane_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> passive_events_;
+  std::map<std::pair<std::string, std::string>, std::array<uint64_t, proxy::kPassiveEventKinds>> passive_counts_;
 };
 
 // Loads the config, finds this node, runs the daemon until SIGTERM/SIGINT.

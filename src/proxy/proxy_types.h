@@ -10,4 +10,71 @@ enum class IoBackend : uint8_t { IoUring, Epoll };
 
 const char* to_string(IoBackend);
 
+// The two ends of a relayed connection.
+enum class Side : uint8_t { Client = 0, Server = 1 };
+
+inline constexpr Side other(Side s) { return s == Side::Client ? Side::Server : Side::Client; }
+const char* to_string(Side);
+
+// What a worker saw about a server, reported to the control plane (passive health).
+enum class PassiveEventKind : uint8_t {
+  ConnectRefused,  // the server answered the SYN with a reset: nothing listens there
+  ConnectTimeout,  // no answer within timeouts.connect
+  ConnectError,    // any other connect failure (unreachable, no route, ...)
+  Reset,           // an established connection was reset by the server
+};
+inline constexpr int kPassiveEventKinds = 4;
+
+const char* to_string(PassiveEventKind);
+
+// One passive health event. server_id names the server for the data plane's lifetime
+// (DataPlane::server_name()); error is the errno seen, 0 for time-outs.
+struct PassiveEvent {
+  uint32_t server_id = 0;
+  PassiveEventKind kind = PassiveEventKind::ConnectRefused;
+  int32_t error = 0;
+};
+
+// How a connection ended, as HAProxy's two-letter termination state: who ended it, and in
+// which phase. "--" is a normal end (both sides closed after the relay).
+enum class EndCause : uint8_t {
+  Normal,         // '-'
+  ClientAbort,    // 'C': the client reset or broke the connection
+  ServerAbort,    // 'S': the server refused, reset or broke it; or no server could take it
+  ClientTimeout,  // 'c': timeouts.client (or timeouts.idle, blamed on the quieter side)
+  ServerTimeout,  // 's': timeouts.server, connect, queue (or idle on the server's side)
+  Proxy,          // 'P': hafront itself (out of sockets or memory)
+  Killed,         // 'K': the data plane stopped
+};
+
+enum class EndPhase : uint8_t {
+  None,        // '-': normal end
+  Queue,       // 'Q': waiting in the queue for a server slot
+  Connect,     // 'C': connecting to a server
+  Data,        // 'D': relaying
+};
+
+char code(EndCause);
+char code(EndPhase);
+
+// Errors counted per service and server (status "errors").
+enum class ErrorKind : uint8_t {
+  NoServer,        // no server could take the connection
+  QueueFull,       // every server at maxconn and the queue full (or queueing off)
+  QueueTimeout,    // waited timeouts.queue for a slot
+  ConnectRefused,  // one failed attempt (a connection may count several with retries)
+  ConnectTimeout,
+  ConnectError,
+  ClientTimeout,
+  ServerTimeout,
+  IdleTimeout,
+  ClientReset,     // the client broke the connection (reset, send error)
+  ServerReset,     // the server broke an established connection
+  Rejected,        // proxy.max_connections reached: closed at accept
+  ProxyError,      // hafront could not make a socket or similar
+};
+inline constexpr int kErrorKinds = 13;
+
+const char* to_string(ErrorKind);
+
 }  // namespace hafront::proxy

@@ -46,6 +46,14 @@ TEST(RestartRequired, ModeClusterNameAndSocketNeedARestart) {
   EXPECT_EQ(restart_required(*self, *moved, "n").size(), 1u);
 }
 
+TEST(RestartRequired, DataPlaneSetUpNeedsARestartAccessLogDoesNot) {
+  auto a = load("cluster: {name: c}\n");
+  EXPECT_EQ(restart_required(*a, *load("cluster: {name: c}\nproxy: {io_backend: epoll}\n"), "n").size(), 1u);
+  EXPECT_EQ(restart_required(*a, *load("cluster: {name: c}\nproxy: {buffer_size: 32KiB}\n"), "n").size(), 1u);
+  EXPECT_TRUE(restart_required(*a, *load("cluster: {name: c}\nproxy: {access_log: stderr, max_connections: 10}\n"), "n")
+                  .empty());
+}
+
 TEST(RestartRequired, CorosyncNodeListChangesNeedARestartFencingDoesNot) {
   const std::string head = "cluster:\n  name: c\n  mode: corosync\n  nodes:\n";
   auto two = load(head + "    - {name: a, id: 1, address: 10.0.0.1}\n    - {name: b, id: 2, address: 10.0.0.2}\n");

@@ -133,6 +133,50 @@ TEST(Loader, ServicePoolLimits) {
   EXPECT_TRUE(b->redispatch);
 }
 
+TEST(Loader, DataPlaneKeys) {
+  auto r = load(
+      "cluster: {name: c}\n"
+      "proxy: {workers: 2, io_backend: epoll, access_log: logs/access.log}\n"
+      "services:\n"
+      "  a:\n"
+      "    listen: [127.0.0.1:80]\n"
+      "    timeouts: {idle: 90s}\n"
+      "    servers: [{name: s1, address: 10.0.0.2:80, proxy_protocol: v2}]\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->proxy.workers, 2u);
+  EXPECT_EQ(r.config->proxy.io_backend, IoBackendChoice::Epoll);
+  // Relative to the config file's folder, like every path of the file.
+  EXPECT_EQ(r.config->proxy.access_log, std::string(HAFRONT_SOURCE_DIR) + "/config/logs/access.log");
+  EXPECT_EQ(r.config->find_service("a")->timeouts.idle, Duration{90'000});
+  EXPECT_EQ(r.config->find_service("a")->servers[0].proxy_protocol, ProxyProtocol::V2);
+}
+
+TEST(Loader, DataPlaneDefaults) {
+  auto r = load(
+      "cluster: {name: c}\n"
+      "services: {a: {listen: [127.0.0.1:80], servers: [{name: s1, address: 10.0.0.2:80}]}}\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->proxy.io_backend, IoBackendChoice::Auto);
+  EXPECT_EQ(r.config->proxy.access_log, "");  // off
+  EXPECT_EQ(r.config->find_service("a")->timeouts.idle, Duration{0});
+  EXPECT_EQ(load("cluster: {name: c}\nproxy: {access_log: stderr}\n").config->proxy.access_log, "stderr");
+  EXPECT_EQ(load("cluster: {name: c}\nproxy: {access_log: 'off'}\n").config->proxy.access_log, "");
+}
+
+TEST(LoaderBadInput, DataPlaneKeys) {
+  auto r = load("cluster: {name: c}\nproxy: {io_backend: uring, access_log: ''}\n");
+  ASSERT_FALSE(r.ok());
+  std::string e = errors_of(r);
+  EXPECT_NE(e.find("test.yaml:2:21: proxy.io_backend: 'uring' is not one of: auto, io_uring, epoll"), std::string::npos) << e;
+  EXPECT_NE(e.find("proxy.access_log: expected a file path, got an empty text"), std::string::npos) << e;
+  r = load(
+      "cluster: {name: c}\n"
+      "services: {a: {listen: [127.0.0.1:80], timeouts: {idle: 5}, servers: [{name: s1, address: 10.0.0.2:80}]}}\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(errors_of(r).find("services.a.timeouts.idle: expected a duration with a unit"), std::string::npos)
+      << errors_of(r);
+}
+
 TEST(LoaderBadInput, MaxqueueOutOfRange) {
   auto r = load(
       "cluster: {name: c}\n"

@@ -118,9 +118,50 @@ TEST(Status, FencingShowsDevicesLastFenceAndHistory) {
   EXPECT_NO_THROW(render_fence_history(boost::json::parse(R"({"history":[1,"x",{"result":"off","devices":7}]})")));
 }
 
+TEST(Status, DataPlaneCountersAndUnstartedServices) {
+  Status s = sample();  // keystone: http, not started
+  s.services[0].note = "http mode not implemented yet";
+  ServiceStatus db{"galera", "tcp", "single-writer", {"internal:3306"}, {}, "running"};
+  db.traffic = ServiceTraffic{12, 2, 1, 3 * 1024 * 1024, 512, {{"connect_refused", 3}}};
+  ServerStatus srv{"ctrl-0", "192.0.2.10:3306", "unknown", "no check configured"};
+  ServerTraffic t{12, 2, 3 * 1024 * 1024, 512, {{"connect_refused", 3}}, {{100, 10}, {250, 2}, {0, 0}}, 100, 250};
+  srv.traffic = t;
+  srv.passive = {{"connect_refused", 3}};
+  db.servers.push_back(srv);
+  s.services.push_back(db);
+  s.data_plane = {true, "io_uring", "io_uring, provided buffer ring of 256 x 16 KiB", 2, 0, 4};
+  auto v = to_json(s);
+  EXPECT_EQ(v.at("services").at(0).at("state").as_string(), "not started");
+  EXPECT_TRUE(v.at("services").at(0).at("counters").is_null());
+  const auto& c = v.at("services").at(1).at("counters");
+  EXPECT_EQ(c.at("connections").as_uint64(), 12u);
+  EXPECT_EQ(c.at("errors").at("connect_refused").as_uint64(), 3u);
+  const auto& sc = v.at("services").at(1).at("servers").at(0);
+  EXPECT_EQ(sc.at("counters").at("connect_time_us").at("le").at(2), boost::json::value(nullptr));
+  EXPECT_EQ(sc.at("counters").at("connect_time_us").at("p99").as_uint64(), 250u);
+  EXPECT_EQ(sc.at("passive").at("connect_refused").as_uint64(), 3u);
+  EXPECT_EQ(v.at("data_plane").at("backend").as_string(), "io_uring");
+  std::string text = render_text(v);
+  EXPECT_NE(text.find("keystone (http, roundrobin) on internal:5000 — NOT STARTED: http mode not implemented yet"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("data plane: 2 worker(s) on io_uring, provided buffer ring"), std::string::npos) << text;
+  EXPECT_NE(text.find("4 access log lines dropped"), std::string::npos) << text;
+  EXPECT_NE(text.find("12 connections, 2 active, 1 queued; 3.0 MiB from clients, 512 B to clients; errors: "
+                      "connect_refused 3"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("connect p50 <= 100us, p99 <= 250us; errors: connect_refused 3; passive: connect_refused 3"),
+            std::string::npos)
+      << text;
+}
+
 TEST(Status, RenderingMalformedJsonDoesNotThrow) {
   EXPECT_NO_THROW(render_text(boost::json::value(nullptr)));
   EXPECT_NO_THROW(render_text(boost::json::parse(R"({"cluster":5,"vips":{"a":1},"services":[1,"x",{"servers":7}]})")));
+  EXPECT_NO_THROW(render_text(boost::json::parse(
+      R"({"data_plane":{"running":true,"workers":-1},"services":[{"counters":{"connections":"x","errors":[1]},)"
+      R"("servers":[{"counters":{"connect_time_us":{"p50":-5}},"passive":7}]}]})")));
 }
 
 }  // namespace
