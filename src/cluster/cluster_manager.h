@@ -46,8 +46,9 @@
 //
 // This node holds VIP v only while: connected to Corosync, quorate, synced, the table
 // names it the owner, and no other node may hold v (release before acquire). A node may
-// hold v when its latest state says so, or when it was assigned v and has not yet sent a
-// state at this node's table version (it may still act on that assign); a node lost that
+// hold v when its latest state says so, or when it was assigned v, or was the owner an
+// assign of v replaced, and has not yet sent a state at this node's table version (it may
+// still act on the assign that made it the owner); a node lost that
 // way keeps blocking v until it is proven down (fenced) or its lease provably ran out.
 // Quorum loss or a lost Corosync connection releases everything at once.
 // doc/lease-safety.md has the argument; model/lease.pml models it (that doc says how far
