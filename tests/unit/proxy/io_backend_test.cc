@@ -14,21 +14,12 @@
 #include <string>
 #include <thread>
 
+#include "temp_dir.h"
+
 namespace hafront::proxy {
 namespace {
 
-// A folder of the test's own, removed however the test ends.
-struct TempDir {
-  std::filesystem::path path;
-  explicit TempDir(const std::string& prefix)
-      : path(std::filesystem::temp_directory_path() / (prefix + std::to_string(getpid()))) {
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using hafront::test_support::TempDir;
 
 using namespace std::chrono_literals;
 
