@@ -501,7 +501,12 @@ void ClusterManager::read_acks(Peer& sender, const json::object& o) {
 
 void ClusterManager::try_renew() {
   const Peer* me = peer(self_);
-  if (!corosync_->connected() || !quorate_ || !me || me->silent || stopping_) return;
+  // Not before this node has the table of the current membership: a node that comes back
+  // from a cut the others saw (they proved its lease ran out and moved its VIPs) but its
+  // own ring never did still believes it holds them, and the new members' acks would
+  // revive its lease until the table told it otherwise. Once synced, evaluate() has
+  // released what the table no longer gives it, before any later ack is delivered.
+  if (!corosync_->connected() || !quorate_ || !synced_ || !me || me->silent || stopping_) return;
   std::vector<uint64_t> acks;
   size_t fenced = 0;
   for (const auto& [id, p] : peers_) {
@@ -823,6 +828,11 @@ void ClusterManager::on_message(const CpgMember& from, const std::string& payloa
       }
       synced_ = true;
       spdlog::info("cluster table synced: version {}, {} owner(s)", version_, owners_.size());
+      // Release what the table no longer gives this node first, then renew from the acks
+      // gathered while the offers came in (try_renew waits for the sync).
+      evaluate();
+      try_renew();
+      return;
     }
   } else if (*type == "assign") {
     // Only the coordinator assigns. Who that is follows from the ordered stream, so every
