@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,6 +15,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "common/spawn.h"
 
 namespace hafront::fence {
 
@@ -200,31 +201,10 @@ class AgentRunner::Run : public Runner::Handle, public std::enable_shared_from_t
       err.close_all();
       return fail_now(ExecStatus::Error, "cannot create pipes: " + errno_text(e));
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in.r, 0);
-    posix_spawn_file_actions_adddup2(&fa, out.w, 1);
-    posix_spawn_file_actions_adddup2(&fa, err.w, 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    // Its own session: one kill(-pid) reaches every process the agent starts.
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    std::vector<std::string> env = base_environment();
+    env.push_back("PYTHONWARNINGS=ignore");
     std::string p = *path;
-    char* argv[] = {p.data(), nullptr};
-    std::string env_path = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-    std::string env_lang = "LANG=C.UTF-8";
-    std::string env_py = "PYTHONWARNINGS=ignore";
-    std::string env_home = "HOME=/";
-    char* envp[] = {env_path.data(), env_lang.data(), env_py.data(), env_home.data(), nullptr};
-    int rc = posix_spawn(&pid_, p.c_str(), &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    int rc = spawn_in_session({p}, env, SpawnFds{in.r, out.w, err.w}, pid_);
     ::close(in.r);
     ::close(out.w);
     ::close(err.w);
