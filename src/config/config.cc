@@ -80,6 +80,15 @@ const char* to_string(IoBackendChoice c) {
   return "?";
 }
 
+const char* to_string(HealthGate g) {
+  switch (g) {
+    case HealthGate::All: return "all";
+    case HealthGate::Any: return "any";
+    case HealthGate::None: return "none";
+  }
+  return "?";
+}
+
 }  // namespace hafront::config
 
 namespace hafront::config {

@@ -159,6 +159,11 @@ struct GarpOptions {
   bool operator==(const GarpOptions&) const = default;
 };
 
+// Which services must be able to serve for this node to offer a VIP (issue 4): every
+// service listening on it (all), at least one (any), or none (health is ignored; the
+// listeners must still be up).
+enum class HealthGate : uint8_t { All, Any, None };
+
 struct Vip {
   std::string name;
   Cidr address;
@@ -170,6 +175,7 @@ struct Vip {
   // Before taking the address, listen this long for anyone else answering for it (ARP
   // probe / DAD solicitation); 0 skips the check.
   Duration probe{50};
+  HealthGate health_gate = HealthGate::All;
 
   bool operator==(const Vip&) const = default;
 };
@@ -291,6 +297,29 @@ struct Timeouts {
   bool operator==(const Timeouts&) const = default;
 };
 
+// Passive health (doc/health.md): what the proxy sees on real traffic ejects a server at
+// once; it comes back after a back-off and a passing active check. 0 turns a trigger off.
+struct PassiveOptions {
+  uint32_t connect_failures = 1;  // failed connects in a row (refused, time-out, error)
+  uint32_t resets = 3;            // established connections reset by the server in a row
+  uint32_t http_5xx = 10;         // 5xx answers in a row (no other answer between) within `window`
+  Duration window{10000};
+  Duration backoff{1000};         // the first ejection; doubles per re-ejection
+  Duration max_backoff{30000};    // at most; a server quiet this long starts over at `backoff`
+
+  bool operator==(const PassiveOptions&) const = default;
+};
+
+// http mode: requests whose Host and path match go to another service's servers (the
+// first matching route wins; no match: the service's own servers).
+struct Route {
+  std::optional<std::string> host;         // compared ignoring case, without the port
+  std::optional<std::string> path_prefix;  // a plain prefix of the path, starting with '/'
+  std::string service;                     // another service in mode http
+
+  bool operator==(const Route&) const = default;
+};
+
 struct Service {
   std::string name;
   ServiceMode mode = ServiceMode::Tcp;
@@ -307,6 +336,11 @@ struct Service {
   OnServerDown on_server_down = OnServerDown::None;
   bool forward_for = true;  // X-Forwarded-For / -Proto / -Port in http mode
   std::vector<Server> servers;
+  std::vector<Route> routes;  // http mode only
+  PassiveOptions passive;
+  // Panic: when fewer than this percentage of the servers are up, route to all of them
+  // rather than to the few (Envoy's healthy_panic_threshold). 0 = never.
+  uint32_t panic_threshold_percent = 50;
 
   bool operator==(const Service&) const = default;
 };
@@ -343,6 +377,38 @@ struct ProxyOptions {
   bool operator==(const ProxyOptions&) const = default;
 };
 
+// ---- alerts ---------------------------------------------------------------------------
+
+// An HTTP POST of each alert as JSON (names are resolved when the alert is sent).
+struct WebhookSink {
+  std::string url;     // as written: http://HOST[:PORT]/PATH
+  std::string host;    // parsed from url
+  uint16_t port = 80;
+  std::string target;  // the path and query, "/" at least
+  Duration timeout{2000};
+
+  bool operator==(const WebhookSink&) const = default;
+};
+
+// A command run per alert with the alert's JSON on its stdin; no shell.
+struct ExecSink {
+  std::vector<std::string> command;
+  Duration timeout{5000};
+
+  bool operator==(const ExecSink&) const = default;
+};
+
+struct AlertOptions {
+  std::optional<WebhookSink> webhook;
+  std::optional<ExecSink> exec;
+  uint32_t max_per_minute = 20;  // per sink; the rest are summed up in one "N more" alert
+  // A new problem waits this long before it is sent, so that what follows from it (a
+  // dependent service going down a check later) is folded into one alert.
+  Duration group_wait{3000};
+
+  bool operator==(const AlertOptions&) const = default;
+};
+
 struct Config {
   std::string source_path;  // the file it was read from
   std::string sha256;       // hex digest of the file's bytes; nodes compare it
@@ -354,6 +420,7 @@ struct Config {
   AdminOptions admin;
   LoggingOptions logging;
   ProxyOptions proxy;
+  AlertOptions alerts;
 
   const Node* find_node(std::string_view name) const;
   const Vip* find_vip(std::string_view name) const;
@@ -370,5 +437,6 @@ const char* to_string(OnServerDown);
 const char* to_string(ProxyProtocol);
 const char* to_string(LogLevel);
 const char* to_string(IoBackendChoice);
+const char* to_string(HealthGate);
 
 }  // namespace hafront::config

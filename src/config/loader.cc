@@ -118,6 +118,10 @@ class Loader {
   void read_exec_check(const Value& v, ExecCheck& e);
   void read_services(const Value& v, Config& c);
   void read_server(const Value& v, Server& s);
+  void read_route(const Value& v, Route& r);
+  void check_routes(const Config& c);
+  void read_passive(const Value& v, PassiveOptions& p);
+  void read_alerts(const Value& v, AlertOptions& a);
   std::optional<SecretRef> read_secret(const Value& v);
   std::optional<std::string> read_path(const Value& v);
 
@@ -135,6 +139,10 @@ class Loader {
   std::map<std::string, std::vector<Place>> listen_places_;      // service -> per listen entry
   std::map<std::string, Place> service_check_places_;            // service -> its check: key
   std::map<std::string, std::vector<Place>> depends_places_;     // service -> per entry
+  std::map<std::string, std::vector<Place>> route_places_;       // service -> per route
+  std::map<std::string, Place> routes_key_places_;               // service -> its routes: key
+  std::set<std::string> without_listen_;                         // services with no listen: key
+  std::set<std::string> without_servers_;                        // services with no servers: key
   std::map<std::string, std::vector<Place>> prefer_places_;      // vip -> per entry
   std::map<std::string, std::vector<std::pair<std::string, Place>>> listen_vip_refs_;
   std::vector<std::pair<std::string, Place>> fence_refs_;        // device name, place
@@ -147,7 +155,7 @@ class Loader {
 void Loader::read(const YAML::Node& root, Config& c) {
   Value top{root, {"", root.Mark()}};
   MapView m(ctx_, top,
-            {"cluster", "fence_devices", "vips", "checks", "services", "admin", "logging", "proxy"},
+            {"cluster", "fence_devices", "vips", "checks", "services", "admin", "logging", "proxy", "alerts"},
             {"cluster"});
   if (!m.valid()) return;
   if (auto v = m.find("cluster")) read_cluster(*v, c.cluster);
@@ -155,6 +163,7 @@ void Loader::read(const YAML::Node& root, Config& c) {
   if (auto v = m.find("vips")) read_vips(*v, c.vips);
   if (auto v = m.find("checks")) read_checks(*v, c.checks);
   if (auto v = m.find("services")) read_services(*v, c);
+  if (auto v = m.find("alerts")) read_alerts(*v, c.alerts);
   if (auto v = m.find("admin")) {
     MapView a(ctx_, *v, {"socket"});
     if (auto s = a.find("socket")) {
@@ -198,6 +207,7 @@ void Loader::read(const YAML::Node& root, Config& c) {
   // cross-checks would only flood the output with errors about what was never read.
   if (!ctx_.spend(root.Mark())) return;
   check_references(c);
+  check_routes(c);
   check_listen_sockets(c);
   check_dependency_cycles(c);
 }
@@ -498,7 +508,7 @@ void Loader::read_fence_devices(const Value& v, std::map<std::string, FenceDevic
 
 void Loader::read_vips(const Value& v, std::vector<Vip>& out) {
   detail::for_each_named(ctx_, v, "VIP", [&](const std::string& name, const Value& vv) {
-    MapView m(ctx_, vv, {"address", "interface", "prefer", "failback", "driver", "garp", "probe"},
+    MapView m(ctx_, vv, {"address", "interface", "prefer", "failback", "driver", "garp", "probe", "health_gate"},
               {"address", "interface"});
     // Until its address is read, a VIP is "broken": its placeholder address 0.0.0.0 must
     // not be compared with other VIPs and listeners, nor its name be reported as unknown.
@@ -545,6 +555,7 @@ void Loader::read_vips(const Value& v, std::vector<Vip>& out) {
     m.get("probe", vip.probe, Duration{0}, Duration{2000});
     m.get("driver", vip.driver,
           {{"auto", VipDriver::Auto}, {"lease", VipDriver::Lease}, {"address", VipDriver::Address}});
+    m.get("health_gate", vip.health_gate, {{"all", HealthGate::All}, {"any", HealthGate::Any}, {"none", HealthGate::None}});
     if (auto g = m.find("garp")) {
       MapView gm(ctx_, *g, {"count", "interval", "refresh"});
       gm.get("count", vip.garp.count, 0, 100);
@@ -658,6 +669,62 @@ bool is_token(std::string_view s) {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
            std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
   });
+}
+// "50%": a whole percentage from 0 to `max`; reported and nullopt otherwise.
+std::optional<uint32_t> read_percent(Context& ctx, const Value& v, uint32_t max) {
+  if (v.node.IsScalar()) {
+    const std::string& s = v.node.Scalar();
+    if (s.size() >= 2 && s.size() <= 4 && s.back() == '%' &&
+        std::all_of(s.begin(), s.end() - 1, [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      auto n = static_cast<uint32_t>(std::stoul(s.substr(0, s.size() - 1)));
+      if (n <= max) return n;
+    }
+  }
+  ctx.error(v.place.mark, v.place.path + ": expected a percentage from 0% to " + std::to_string(max) + "%, got " +
+                              detail::describe(v.node));
+  return std::nullopt;
+}
+// http://HOST[:PORT][/PATH]: fills host, port and target; an error text otherwise.
+std::string parse_webhook_url(const std::string& url, WebhookSink& w) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.rfind("https://", 0) == 0) return "https is not supported; send to an http:// relay on this host";
+  if (url.rfind(kScheme, 0) != 0) return "expected a URL like http://127.0.0.1:9000/hook";
+  std::string rest = url.substr(kScheme.size());
+  size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  w.target = slash == std::string::npos ? "/" : rest.substr(slash);
+  if (!std::all_of(w.target.begin(), w.target.end(), [](char ch) { return ch > 0x20 && ch != 0x7f; }))
+    return "the path cannot contain spaces or control characters";
+  if (authority.find('@') != std::string::npos) return "credentials in the URL are not supported";
+  std::string host = authority, port;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string::npos) return "an IPv6 address needs its closing ']'";
+    host = authority.substr(1, close - 1);
+    if (!parse_address(host) || !parse_address(host)->is_v6()) return "'" + host + "' is not an IPv6 address";
+    std::string after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return "expected ':PORT' after the address";
+      port = after.substr(1);
+    }
+  } else if (size_t colon = authority.rfind(':'); colon != std::string::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+    if (host.find(':') != std::string::npos) return "write IPv6 addresses in brackets, like http://[::1]:9000/";
+  }
+  bool host_ok = !host.empty() && host.size() <= 253 && std::all_of(host.begin(), host.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == ':';
+  });
+  if (!host_ok) return "expected a host name or address after http://";
+  if (looks_like_ipv4(host) && !parse_address(host)) return "'" + host + "' is not a valid IPv4 address";
+  w.host = host;
+  w.port = 80;
+  if (!port.empty() || authority.back() == ':') {
+    auto p = parse_port(port);
+    if (!p) return "the port must be 1..65535";
+    w.port = *p;
+  }
+  return "";
 }
 bool is_field_value(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char ch) {
@@ -836,9 +903,13 @@ void Loader::read_services(const Value& v, Config& c) {
   detail::for_each_named(ctx_, v, "service", [&](const std::string& name, const Value& sv) {
     MapView m(ctx_, sv,
               {"listen", "mode", "balance", "check", "depends_on", "timeouts", "retries",
-               "redispatch", "maxqueue", "on_server_down", "forward_for", "servers"},
-              {"listen", "servers"});
+               "redispatch", "maxqueue", "on_server_down", "forward_for", "servers", "passive", "panic_threshold",
+               "routes"});
     if (!m.valid()) return;
+    // listen: and servers: are required, except where routes make up for them (checked
+    // once every service is read: check_routes()).
+    if (!m.find("listen")) without_listen_.insert(name);
+    if (!m.find("servers")) without_servers_.insert(name);
     Service s;
     s.name = name;
     service_places_[name] = sv.place;
@@ -903,6 +974,10 @@ void Loader::read_services(const Value& v, Config& c) {
     m.get("maxqueue", s.maxqueue, 1, 1'000'000);
     m.get("on_server_down", s.on_server_down,
           {{"none", OnServerDown::None}, {"close-sessions", OnServerDown::CloseSessions}});
+    if (auto p = m.find("passive")) read_passive(*p, s.passive);
+    if (auto p = m.find("panic_threshold")) {
+      if (auto pct = read_percent(ctx_, *p, 100)) s.panic_threshold_percent = *pct;
+    }
     if (auto f = m.find("forward_for")) {
       if (auto b = detail::read_bool(ctx_, *f)) {
         s.forward_for = *b;
@@ -937,6 +1012,22 @@ void Loader::read_services(const Value& v, Config& c) {
         ctx_.error(sl->place.mark, sl->place.path + ": list at least one server");
       }
     }
+    if (auto rl = m.find("routes")) {
+      routes_key_places_[name] = rl->place;
+      if (s.mode != ServiceMode::Http) {
+        ctx_.error(rl->place.mark, rl->place.path + ": routes need mode: http");
+      }
+      detail::for_each_item(ctx_, *rl, [&](const Value& item) {
+        Route r;
+        read_route(item, r);
+        if (r.service.empty()) return;
+        route_places_[name].push_back(item.place);
+        s.routes.push_back(std::move(r));
+      });
+      if (rl->node.IsSequence() && rl->node.size() == 0) {
+        ctx_.error(rl->place.mark, rl->place.path + ": list at least one route, or leave the key out");
+      }
+    }
     c.services.push_back(std::move(s));
   });
 }
@@ -966,6 +1057,169 @@ void Loader::read_server(const Value& v, Server& s) {
   m.get("backup", s.backup);
   m.get("proxy_protocol", s.proxy_protocol,
         {{"none", ProxyProtocol::None}, {"v1", ProxyProtocol::V1}, {"v2", ProxyProtocol::V2}});
+}
+
+void Loader::read_passive(const Value& v, PassiveOptions& p) {
+  MapView m(ctx_, v, {"connect_failures", "resets", "http_5xx", "window", "backoff", "max_backoff"});
+  if (!m.valid()) return;
+  m.get("connect_failures", p.connect_failures, 0, 100);
+  m.get("resets", p.resets, 0, 100);
+  m.get("http_5xx", p.http_5xx, 0, 100'000);
+  m.get("window", p.window, Duration{100}, Duration{3'600'000});
+  m.get("backoff", p.backoff, Duration{10}, Duration{3'600'000});
+  m.get("max_backoff", p.max_backoff, Duration{10}, Duration{86'400'000});
+  if (p.max_backoff < p.backoff) {
+    auto where = m.find("max_backoff").value_or(m.find("backoff").value_or(Value{{}, m.place()})).place;
+    ctx_.error(where.mark, m.place().path + ": max_backoff (" + format_duration(p.max_backoff) +
+                               ") is shorter than backoff (" + format_duration(p.backoff) + ")");
+  }
+}
+
+void Loader::read_alerts(const Value& v, AlertOptions& a) {
+  MapView m(ctx_, v, {"webhook", "exec", "max_per_minute", "group_wait"});
+  if (!m.valid()) return;
+  if (auto w = m.find("webhook")) {
+    MapView wm(ctx_, *w, {"url", "timeout"}, {"url"});
+    WebhookSink sink;
+    bool ok = wm.valid();
+    if (auto u = wm.find("url")) {
+      if (auto text = detail::read_string(ctx_, *u)) {
+        sink.url = *text;
+        if (std::string why = parse_webhook_url(*text, sink); !why.empty()) {
+          ctx_.error(u->place.mark, u->place.path + ": " + why + ", got '" + *text + "'");
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+    }
+    wm.get("timeout", sink.timeout, Duration{10}, Duration{60'000});
+    if (ok) a.webhook = sink;
+  }
+  if (auto e = m.find("exec")) {
+    MapView em(ctx_, *e, {"command", "timeout"}, {"command"});
+    ExecSink sink;
+    if (auto c = em.find("command")) {
+      sink.command = detail::read_string_list(ctx_, *c);
+      if (c->node.IsSequence() && sink.command.empty()) {
+        ctx_.error(c->place.mark, c->place.path + ": the command needs at least the program");
+      } else if (!sink.command.empty() && (sink.command.front().empty() || sink.command.front()[0] != '/')) {
+        ctx_.error(c->place.mark, c->place.path + ": the program must be an absolute path (no shell, no "
+                                                  "PATH search), got '" + sink.command.front() + "'");
+        sink.command.clear();
+      }
+    }
+    em.get("timeout", sink.timeout, Duration{10}, Duration{600'000});
+    if (em.valid() && !sink.command.empty()) a.exec = sink;
+  }
+  m.get("max_per_minute", a.max_per_minute, 1, 10'000);
+  m.get("group_wait", a.group_wait, Duration{0}, Duration{600'000});
+}
+
+namespace {
+
+// A host name or address as a Host header names it, without the port: letters, digits,
+// '-', '.', '_' (reg-name as used in practice), or an IPv6 literal in brackets.
+bool valid_route_host(std::string_view h) {
+  if (h.empty() || h.size() > 253) return false;
+  if (h.front() == '[') {
+    if (h.size() < 3 || h.back() != ']') return false;
+    for (char ch : h.substr(1, h.size() - 2)) {
+      if (!std::isxdigit(static_cast<unsigned char>(ch)) && ch != ':' && ch != '.') return false;
+    }
+    return true;
+  }
+  for (char ch : h) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '.' && ch != '_') return false;
+  }
+  return true;
+}
+
+// A path prefix: starts with '/', and holds only what a request path may (no query, no
+// fragment, no spaces or control characters).
+bool valid_path_prefix(std::string_view p) {
+  if (p.empty() || p.front() != '/' || p.size() > 1024) return false;
+  for (char ch : p) {
+    auto u = static_cast<unsigned char>(ch);
+    if (u <= 0x20 || u >= 0x7f || ch == '?' || ch == '#') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void Loader::read_route(const Value& v, Route& r) {
+  MapView m(ctx_, v, {"host", "path_prefix", "service"}, {"service"});
+  if (!m.valid()) return;
+  if (auto h = m.find("host")) {
+    if (auto text = detail::read_string(ctx_, *h)) {
+      const size_t colon = text->find(':');
+      if (valid_route_host(*text)) {
+        r.host = *text;
+      } else if (colon != std::string::npos && colon > 0 && text->front() != '[' &&
+                 valid_route_host(text->substr(0, colon))) {
+        ctx_.error(h->place.mark, h->place.path + ": write the host without a port ('" + text->substr(0, colon) +
+                                      "'); a route matches every port");
+      } else {
+        ctx_.error(h->place.mark, h->place.path + ": expected a host name like glance.example.com, got '" + *text + "'");
+      }
+    }
+  }
+  if (auto p = m.find("path_prefix")) {
+    if (auto text = detail::read_string(ctx_, *p)) {
+      if (valid_path_prefix(*text)) {
+        r.path_prefix = *text;
+      } else {
+        ctx_.error(p->place.mark, p->place.path + ": expected a path starting with '/', without spaces, "
+                                                  "'?' or '#', got '" + *text + "'");
+      }
+    }
+  }
+  if (!m.find("host") && !m.find("path_prefix")) {
+    ctx_.error(v.place.mark, v.place.path + ": a route needs host, path_prefix or both");
+  }
+  if (auto sv = m.find("service")) {
+    if (auto name = detail::read_name(ctx_, *sv)) r.service = *name;
+  }
+}
+
+// Routes name http services with servers. A service may go without listen: when routes lead
+// to it, and without servers: when it has routes (requests that match none get 503).
+void Loader::check_routes(const Config& c) {
+  std::set<std::string> targets;
+  for (const Service& s : c.services) {
+    const auto& places = route_places_[s.name];
+    for (size_t i = 0; i < s.routes.size() && i < places.size(); ++i) {
+      const std::string& t = s.routes[i].service;
+      const Place& place = places[i];
+      const Service* target = c.find_service(t);
+      if (t == s.name) {
+        ctx_.error(place.mark, place.path + ".service: a route cannot lead back to its own service");
+      } else if (!target) {
+        ctx_.error(place.mark, place.path + ".service: unknown service '" + t + "'");
+      } else if (target->mode != ServiceMode::Http) {
+        ctx_.error(place.mark, place.path + ".service: service '" + t + "' is not in mode: http");
+      } else if (target->servers.empty()) {
+        ctx_.error(place.mark, place.path + ".service: service '" + t + "' has no servers");
+      } else {
+        targets.insert(t);
+      }
+    }
+  }
+  for (const Service& s : c.services) {
+    const Place& place = service_places_[s.name];
+    if (without_listen_.count(s.name)) {
+      if (s.mode != ServiceMode::Http) {
+        ctx_.error(place.mark, place.path + ": missing required key 'listen'");
+      } else if (!targets.count(s.name)) {
+        ctx_.error(place.mark, place.path + ": missing required key 'listen' (only a service that another "
+                                            "service's routes lead to may go without)");
+      }
+    }
+    if (without_servers_.count(s.name) && !routes_key_places_.count(s.name)) {
+      ctx_.error(place.mark, place.path + ": missing required key 'servers'");
+    }
+  }
 }
 
 void Loader::check_references(Config& c) {

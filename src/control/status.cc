@@ -1,5 +1,6 @@
 #include "control/status.h"
 
+#include <cctype>
 #include <ctime>
 #include <iomanip>
 #include <sstream>
@@ -20,14 +21,58 @@ json::object counts(const ErrorCounts& v) {
   return o;
 }
 
+// http mode: "requests", "responses" by class, and for servers "response_time_us".
+void add_http(json::object& o, const std::optional<HttpCounts>& h, bool server) {
+  if (!h) return;
+  o["requests"] = h->requests;
+  json::object responses;
+  for (size_t k = 0; k < h->responses.size(); ++k) responses[std::to_string(k + 1) + "xx"] = h->responses[k];
+  o["responses"] = std::move(responses);
+  if (!server) return;
+  json::array bounds, hits;
+  for (const auto& [le, n] : h->response_time_us) {
+    bounds.push_back(le == 0 ? json::value(nullptr) : json::value(le));
+    hits.push_back(n);
+  }
+  auto opt = [](const std::optional<uint64_t>& v) { return v ? json::value(*v) : json::value(nullptr); };
+  o["response_time_us"] = json::object{{"le", std::move(bounds)},
+                                       {"count", std::move(hits)},
+                                       {"p50", opt(h->response_p50_us)},
+                                       {"p99", opt(h->response_p99_us)}};
+}
+
 json::value to_json(const std::optional<ServiceTraffic>& t) {
   if (!t) return nullptr;
-  return json::object{{"connections", t->connections},
-                      {"active", t->active},
-                      {"queued", t->queued},
-                      {"bytes_from_clients", t->bytes_from_clients},
-                      {"bytes_to_clients", t->bytes_to_clients},
-                      {"errors", counts(t->errors)}};
+  json::object o{{"connections", t->connections},
+                 {"active", t->active},
+                 {"queued", t->queued},
+                 {"bytes_from_clients", t->bytes_from_clients},
+                 {"bytes_to_clients", t->bytes_to_clients},
+                 {"errors", counts(t->errors)}};
+  add_http(o, t->http, false);
+  return o;
+}
+
+json::value to_json(const std::optional<EjectionStatus>& e) {
+  if (!e) return nullptr;
+  return json::object{{"reason", e->reason}, {"until", e->until}, {"backoff_ms", e->backoff_ms},
+                      {"ejections", e->ejections}};
+}
+
+json::object health_json(const ServerStatus& srv) {
+  json::object evidence;
+  for (const auto& [k, v] : srv.evidence) evidence[k] = v;
+  return json::object{{"since", srv.since.empty() ? json::value(nullptr) : json::value(srv.since)},
+                      {"weight", srv.weight ? json::value(*srv.weight) : json::value(nullptr)},
+                      {"role", srv.role.empty() ? json::value(nullptr) : json::value(srv.role)},
+                      {"admin", srv.admin.empty() ? json::value(nullptr) : json::value(srv.admin)},
+                      {"last_check", srv.last_check.empty()
+                                         ? json::value(nullptr)
+                                         : json::value(json::object{{"ok", srv.last_ok.value_or(false)},
+                                                                    {"at", srv.last_check},
+                                                                    {"reason", srv.last_reason},
+                                                                    {"evidence", std::move(evidence)}})},
+                      {"ejection", to_json(srv.ejection)}};
 }
 
 json::value to_json(const std::optional<ServerTraffic>& t) {
@@ -38,15 +83,17 @@ json::value to_json(const std::optional<ServerTraffic>& t) {
     hits.push_back(n);
   }
   auto opt = [](const std::optional<uint64_t>& v) { return v ? json::value(*v) : json::value(nullptr); };
-  return json::object{{"connections", t->connections},
-                      {"active", t->active},
-                      {"bytes_to_server", t->bytes_to_server},
-                      {"bytes_from_server", t->bytes_from_server},
-                      {"errors", counts(t->errors)},
-                      {"connect_time_us", json::object{{"le", std::move(bounds)},
-                                                       {"count", std::move(hits)},
-                                                       {"p50", opt(t->connect_p50_us)},
-                                                       {"p99", opt(t->connect_p99_us)}}}};
+  json::object o{{"connections", t->connections},
+                 {"active", t->active},
+                 {"bytes_to_server", t->bytes_to_server},
+                 {"bytes_from_server", t->bytes_from_server},
+                 {"errors", counts(t->errors)},
+                 {"connect_time_us", json::object{{"le", std::move(bounds)},
+                                                  {"count", std::move(hits)},
+                                                  {"p50", opt(t->connect_p50_us)},
+                                                  {"p99", opt(t->connect_p99_us)}}}};
+  add_http(o, t->http, true);
+  return o;
 }
 }  // namespace
 
@@ -84,7 +131,9 @@ json::value to_json(const Status& s) {
                                 {"lease_ms_left", v.lease_ms_left ? json::value(*v.lease_ms_left) : json::value(nullptr)},
                                 {"holder", v.holder ? json::value(*v.holder) : json::value(nullptr)},
                                 {"state", v.state},
-                                {"reason", v.reason}});
+                                {"reason", v.reason},
+                                {"servable", v.servable ? json::value(*v.servable) : json::value(nullptr)},
+                                {"servable_reason", v.servable_reason}});
   }
   json::array services;
   for (const auto& svc : s.services) {
@@ -95,7 +144,8 @@ json::value to_json(const Status& s) {
                                      {"state", srv.state},
                                      {"reason", srv.reason},
                                      {"counters", to_json(srv.traffic)},
-                                     {"passive", counts(srv.passive)}});
+                                     {"passive", counts(srv.passive)},
+                                     {"health", health_json(srv)}});
     }
     json::array listen;
     for (const auto& l : svc.listen) listen.push_back(json::value(l));
@@ -106,6 +156,13 @@ json::value to_json(const Status& s) {
                                     {"state", svc.state},
                                     {"note", svc.note},
                                     {"counters", to_json(svc.traffic)},
+                                    {"health", json::object{{"state", svc.health.empty() ? "unknown" : svc.health},
+                                                            {"reason", svc.health_reason},
+                                                            {"root_cause", svc.root_cause},
+                                                            {"affected", strings(svc.affected)},
+                                                            {"writer", svc.writer ? json::value(*svc.writer)
+                                                                                  : json::value(nullptr)},
+                                                            {"writer_reason", svc.writer_reason}}},
                                     {"servers", std::move(servers)}});
   }
   const DataPlaneStatus& dp = s.data_plane;
@@ -119,10 +176,21 @@ json::value to_json(const Status& s) {
   for (const auto& e : s.config.last_reload_errors) reload_errors.push_back(json::value(e));
   json::array alerts;
   for (const auto& a : s.alerts) alerts.push_back(json::object{{"at", a.at}, {"message", a.message}});
+  json::array active, sinks;
+  for (const auto& a : s.active_alerts) {
+    active.push_back(json::object{{"id", a.id}, {"severity", a.severity}, {"summary", a.summary},
+                                  {"root_cause", a.root_cause}, {"affected", strings(a.affected)}, {"since", a.since}});
+  }
+  for (const auto& k : s.alert_sinks) {
+    sinks.push_back(json::object{{"name", k.name}, {"sent", k.sent}, {"failed", k.failed}, {"dropped", k.dropped},
+                                 {"rate_limited", k.rate_limited}, {"last_error", k.last_error}});
+  }
   return json::object{
       {"node", s.node},
       {"standby", s.standby},
       {"alerts", std::move(alerts)},
+      {"active_alerts", std::move(active)},
+      {"alert_sinks", std::move(sinks)},
       {"version", s.version},
       {"pid", s.pid},
       {"uptime_seconds", s.uptime_seconds},
@@ -223,6 +291,19 @@ std::string kinds(const json::value& v, std::string_view key) {
   return out;
 }
 
+// "2xx 10, 5xx 1": the response classes that were counted (http mode).
+std::string responses(const json::value& counters) {
+  std::string out;
+  const auto& o = obj(counters, "responses");
+  if (o.is_object()) {
+    for (const auto& [cls, n] : o.get_object()) {
+      auto v = num(o, cls);
+      if (v && *v > 0) out += (out.empty() ? "" : ", ") + std::string(cls) + " " + std::to_string(*v);
+    }
+  }
+  return out.empty() ? "no responses" : out;
+}
+
 std::string micros(const json::value& v, std::string_view key) {
   auto n = num(v, key);
   if (!n) return "?";
@@ -294,6 +375,10 @@ std::string render_text(const json::value& s) {
     std::string reason = str(v, "reason");
     if (!reason.empty() && reason != "?") out << "  — " << reason;
     out << "\n";
+    if (str(v, "servable") == "false") {
+      std::string why = str(v, "servable_reason");
+      out << "    not servable" << (why.empty() || why == "?" ? "" : ": " + why) << "\n";
+    }
   }
   const auto& services = arr(s, "services");
   const auto& dp = obj(s, "data_plane");
@@ -321,18 +406,62 @@ std::string render_text(const json::value& s) {
       out << " — NOT STARTED" << (note.empty() || note == "?" ? "" : ": " + note);
     }
     out << "\n";
+    const auto& health = obj(svc, "health");
+    if (health.is_object()) {
+      std::string state = str(health, "state");
+      out << "    health: " << (state == "down" ? "DOWN" : state == "degraded" ? "DEGRADED" : state);
+      std::string root = str(health, "root_cause"), reason = str(health, "reason");
+      bool own = root.rfind(str(svc, "name") + ":", 0) == 0;
+      if (state == "down" && !root.empty() && root != "?" && !own) {
+        out << " — root cause: " << root;
+      } else if (!reason.empty() && reason != "?") {
+        out << " — " << reason;
+      }
+      std::string affected;
+      for (const auto& a : arr(health, "affected")) affected += (affected.empty() ? "" : ", ") + (a.is_string() ? std::string(a.get_string()) : "?");
+      if (!affected.empty()) out << "; affects " << affected;
+      out << "\n";
+      if (str(svc, "balance") == "single-writer") {
+        std::string writer = str(health, "writer");
+        out << "    writer: " << (writer == "-" || writer == "?" ? "NONE" : writer);
+        std::string why = str(health, "writer_reason");
+        if (!why.empty() && why != "?") out << " — " << why;
+        out << "\n";
+      }
+    }
     const auto& c = obj(svc, "counters");
     if (c.is_object()) {
       out << "    " << count(c, "connections") << " connections, " << count(c, "active") << " active, "
           << count(c, "queued") << " queued; " << bytes(c, "bytes_from_clients") << " from clients, "
           << bytes(c, "bytes_to_clients") << " to clients";
+      if (num(c, "requests")) out << "; " << count(c, "requests") << " requests (" << responses(c) << ")";
       std::string errors = kinds(c, "errors");
       if (!errors.empty()) out << "; errors: " << errors;
       out << "\n";
     }
     for (const auto& srv : arr(svc, "servers")) {
-      out << "    " << pad(str(srv, "name"), 14) << pad(str(srv, "address"), 26) << pad(str(srv, "state"), 9)
-          << str(srv, "reason") << "\n";
+      const auto& h = obj(srv, "health");
+      std::string name = str(srv, "name");
+      if (str(h, "role") == "writer") name += " (writer)";
+      out << "    " << pad(name, 14) << pad(str(srv, "address"), 26) << pad(str(srv, "state"), 9)
+          << str(srv, "reason");
+      std::string since = str(h, "since");
+      if (!since.empty() && since != "-" && since != "?") out << " (since " << since << ")";
+      std::string evidence;
+      const auto& ev = obj(obj(h, "last_check"), "evidence");
+      if (ev.is_object()) {
+        for (const auto& [k, v] : ev.get_object()) {
+          if (k == "body_excerpt" || k == "duration_ms") continue;
+          evidence += (evidence.empty() ? "" : ", ") + std::string(k) + " " + (v.is_string() ? std::string(v.get_string()) : "?");
+        }
+      }
+      if (!evidence.empty()) out << " [" << evidence << "]";
+      out << "\n";
+      const auto& ej = obj(h, "ejection");
+      if (ej.is_object()) {
+        out << "      ejected " << count(ej, "ejections") << " time(s) recently, back-off " << count(ej, "backoff_ms")
+            << " ms, re-checked after " << str(ej, "until") << "\n";
+      }
       const auto& sc = obj(srv, "counters");
       std::string passive = kinds(srv, "passive");
       if (!sc.is_object() && passive.empty()) continue;
@@ -342,12 +471,41 @@ std::string render_text(const json::value& s) {
             << bytes(sc, "bytes_to_server") << " to, " << bytes(sc, "bytes_from_server") << " from";
         const auto& ct = obj(sc, "connect_time_us");
         if (num(ct, "p50")) out << "; connect p50 <= " << micros(ct, "p50") << ", p99 <= " << micros(ct, "p99");
+        if (num(sc, "requests")) {
+          out << "; " << count(sc, "requests") << " requests (" << responses(sc) << ")";
+          const auto& rt = obj(sc, "response_time_us");
+          if (num(rt, "p50")) out << ", response p50 <= " << micros(rt, "p50") << ", p99 <= " << micros(rt, "p99");
+        }
         std::string errors = kinds(sc, "errors");
         if (!errors.empty()) out << "; errors: " << errors;
       }
       if (!passive.empty()) out << (sc.is_object() ? "; " : "") << "passive: " << passive;
       out << "\n";
     }
+  }
+  const auto& active = arr(s, "active_alerts");
+  if (!active.empty()) {
+    out << "\nactive alerts (" << active.size() << ")\n";
+    for (const auto& a : active) {
+      std::string severity = str(a, "severity");
+      for (auto& ch : severity) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      out << "  " << pad(severity, 9) << str(a, "summary");
+      std::string root = str(a, "root_cause");
+      if (!root.empty() && root != "?") out << " — " << root;
+      std::string affected;
+      for (const auto& x : arr(a, "affected")) affected += (affected.empty() ? "" : ", ") + (x.is_string() ? std::string(x.get_string()) : "?");
+      if (!affected.empty()) out << "; affected: " << affected;
+      out << " (since " << str(a, "since") << ")\n";
+    }
+  }
+  const auto& sinks = arr(s, "alert_sinks");
+  for (const auto& k : sinks) {
+    out << "alert sink " << str(k, "name") << ": " << count(k, "sent") << " sent, " << count(k, "failed") << " failed";
+    if (num(k, "rate_limited").value_or(0) > 0) out << ", " << count(k, "rate_limited") << " held by the rate limit";
+    if (num(k, "dropped").value_or(0) > 0) out << ", " << count(k, "dropped") << " dropped";
+    std::string err = str(k, "last_error");
+    if (!err.empty() && err != "?") out << " (last error: " << err << ")";
+    out << "\n";
   }
   const auto& alerts = arr(s, "alerts");
   if (!alerts.empty()) {

@@ -9,6 +9,7 @@
 
 #include "cluster/cluster_types.h"
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,6 +22,16 @@ namespace hafront::control {
 // service was configured. Error kinds appear only once counted.
 using ErrorCounts = std::vector<std::pair<std::string, uint64_t>>;
 
+// http mode: requests and the final responses they got, by status class; for a server also
+// its response time (request sent to first response byte) as a histogram like connect_time_us.
+struct HttpCounts {
+  uint64_t requests = 0;
+  std::array<uint64_t, 5> responses{};  // 1xx (101) .. 5xx
+  std::vector<std::pair<uint64_t, uint64_t>> response_time_us{};
+  std::optional<uint64_t> response_p50_us{};
+  std::optional<uint64_t> response_p99_us{};
+};
+
 struct ServerTraffic {
   uint64_t connections = 0;  // successful connects
   uint64_t active = 0;       // connecting or connected now
@@ -32,6 +43,7 @@ struct ServerTraffic {
   std::vector<std::pair<uint64_t, uint64_t>> connect_time_us;
   std::optional<uint64_t> connect_p50_us;  // upper bound of the bucket holding the median
   std::optional<uint64_t> connect_p99_us;
+  std::optional<HttpCounts> http{};  // http mode
 };
 
 struct ServiceTraffic {
@@ -41,6 +53,15 @@ struct ServiceTraffic {
   uint64_t bytes_from_clients = 0;
   uint64_t bytes_to_clients = 0;
   ErrorCounts errors;
+  std::optional<HttpCounts> http{};  // http mode
+};
+
+// A server taken out by passive ejection (doc/health.md).
+struct EjectionStatus {
+  std::string reason;
+  std::string until;   // RFC 3339: the re-admission check runs after this
+  int64_t backoff_ms = 0;
+  uint32_t ejections = 0;  // since the server was last quiet
 };
 
 struct ServerStatus {
@@ -50,6 +71,17 @@ struct ServerStatus {
   std::string reason;  // why, in a few words
   std::optional<ServerTraffic> traffic{};  // when the data plane runs the service
   ErrorCounts passive{};  // passive health events the data plane reported, by kind
+  std::string since{};    // RFC 3339: when the state began
+  std::optional<uint32_t> weight{};  // in effect
+  std::string role{};     // single-writer: "writer" or "standby"
+  std::string admin{};    // "drain" | "maint" when an operator set it
+  std::optional<bool> last_ok{};  // the latest active check
+  std::string last_check{};       // RFC 3339
+  std::string last_reason{};
+  // The latest check's evidence, in order: ("http_status", "503"), ("wsrep_local_state",
+  // "2 (Donor/Desynced)"), ...
+  std::vector<std::pair<std::string, std::string>> evidence{};
+  std::optional<EjectionStatus> ejection{};
 };
 
 struct ServiceStatus {
@@ -61,6 +93,12 @@ struct ServiceStatus {
   std::string state = "not started";  // running | not started
   std::string note{};                 // why it is not started
   std::optional<ServiceTraffic> traffic{};
+  std::string health{};        // unknown | up | degraded | down
+  std::string health_reason{}; // its own reason
+  std::string root_cause{};    // down: the root services' reasons
+  std::vector<std::string> affected{};  // a root: services down because of it
+  std::optional<std::string> writer{};  // single-writer
+  std::string writer_reason{};
 };
 
 struct DataPlaneStatus {
@@ -82,6 +120,8 @@ struct VipStatus {
   std::string reason;
   std::string driver_note;            // why auto chose address, or why lease cannot hold it
   std::optional<int64_t> lease_ms_left;  // lease driver, while this node gates it: 0 = expired
+  std::optional<bool> servable{};        // what this node advertises: link and health gate
+  std::string servable_reason{};         // why not
 };
 
 struct MemberStatus {
@@ -127,6 +167,25 @@ struct AlertStatus {
   std::string message;
 };
 
+// A health problem that is firing (or waiting its group_wait to be sent).
+struct HealthAlertStatus {
+  std::string id;
+  std::string severity;
+  std::string summary;
+  std::string root_cause;
+  std::vector<std::string> affected;
+  std::string since;
+};
+
+struct AlertSinkStatus {
+  std::string name;
+  uint64_t sent = 0;
+  uint64_t failed = 0;
+  uint64_t dropped = 0;
+  uint64_t rate_limited = 0;
+  std::string last_error;
+};
+
 struct Status {
   std::string node;
   bool standby = false;
@@ -139,6 +198,8 @@ struct Status {
   DataPlaneStatus data_plane;
   ConfigStatus config;
   std::vector<AlertStatus> alerts;  // recent alerts, oldest first
+  std::vector<HealthAlertStatus> active_alerts{};
+  std::vector<AlertSinkStatus> alert_sinks{};
 };
 
 boost::json::value to_json(const Status& status);

@@ -391,6 +391,27 @@ int fence(const Target& target, const std::string& node, bool wait) {
   return 1;
 }
 
+int set_server(const Target& target, const std::string& command, const std::string& service_server) {
+  size_t slash = service_server.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == service_server.size() ||
+      service_server.find('/', slash + 1) != std::string::npos) {
+    std::cerr << "hafrontctl " << command << ": expected SERVICE/SERVER, got '" << service_server << "'\n";
+    return 2;
+  }
+  boost::json::object args{{"service", service_server.substr(0, slash)}, {"server", service_server.substr(slash + 1)}};
+  auto reply = ask(target, command, args);
+  if (!reply) return 2;
+  if (!reply->ok) return 1;
+  std::string state = "?", reason;
+  if (reply->result.is_object()) {
+    const auto& o = reply->result.get_object();
+    if (const auto* x = o.if_contains("state"); x && x->is_string()) state = std::string(x->get_string());
+    if (const auto* x = o.if_contains("reason"); x && x->is_string()) reason = std::string(x->get_string());
+  }
+  std::cout << service_server << ": " << state << (reason.empty() ? "" : " — " + reason) << "\n";
+  return 0;
+}
+
 int fence_history(const Target& target, bool json) {
   auto reply = ask(target, "fence-history");
   if (!reply) return 2;

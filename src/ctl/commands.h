@@ -32,6 +32,9 @@ int fence_confirm(const Target& target, const std::string& node);
 int fence(const Target& target, const std::string& node, bool wait);
 int fence_history(const Target& target, bool json);
 int simulate_check(const std::string& dir, bool update);
+// An operator's word on one server, "SERVICE/SERVER": drain (no new connections, existing
+// ones finish), maint (out of service), ready (back to what its checks say).
+int set_server(const Target& target, const std::string& command, const std::string& service_server);
 int simulate_config(const std::string& config_path);
 
 }  // namespace hafront::ctl

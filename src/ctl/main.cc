@@ -54,6 +54,17 @@ int main(int argc, char** argv) {
   fence_history->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
   fence_history->add_flag("--json", history_json, "print the history as JSON");
 
+  std::string service_server;
+  std::vector<std::pair<CLI::App*, std::string>> server_commands;
+  for (const auto& [name, help] : {std::pair<std::string, std::string>{"drain", "no new connections to a server; existing ones finish"},
+                                   {"maint", "take a server out of service (checks are ignored until ready)"},
+                                   {"ready", "undo drain or maint: the server's checks decide again"}}) {
+    auto* sub = app.add_subcommand(name, help);
+    sub->add_option("server", service_server, "SERVICE/SERVER")->required();
+    sub->add_option("-c,--config", target.config_path, "config file, to find the admin socket");
+    server_commands.emplace_back(sub, name);
+  }
+
   auto* simulate = app.add_subcommand("simulate", "run the placement decision on scenario files");
   std::vector<std::string> scenarios;
   std::string check_dir;
@@ -87,6 +98,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     return hafront::ctl::simulate(scenarios, update);
+  }
+  for (const auto& [sub, name] : server_commands) {
+    if (*sub) return hafront::ctl::set_server(target, name, service_server);
   }
   if (*fence_confirm) return hafront::ctl::fence_confirm(target, fenced_node);
   if (*fence) return hafront::ctl::fence(target, fence_node, !no_wait);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <variant>
 #include <cstring>
@@ -13,7 +14,9 @@
 
 #include "cluster/cluster.h"
 #include "common/log.h"
+#include "health/alerts.h"
 #include "health/health_types.h"
+#include "health/probe.h"
 #include "vip/lease_gate.h"
 #include "vip/vip_types.h"
 
@@ -88,6 +91,23 @@ control::ServerTraffic server_traffic(const proxy::ServerTotals& totals) {
   return t;
 }
 
+// http services: requests, responses by class, and for servers the response times.
+control::HttpCounts http_counts(uint64_t requests, const std::array<uint64_t, proxy::kStatusClasses>& responses,
+                                const std::array<uint64_t, proxy::kConnectBuckets>* response_time) {
+  control::HttpCounts h;
+  h.requests = requests;
+  for (size_t k = 0; k < responses.size() && k < h.responses.size(); ++k) h.responses[k] = responses[k];
+  if (response_time) {
+    for (size_t k = 0; k < response_time->size(); ++k) {
+      uint64_t bound = k < proxy::kConnectBucketsUs.size() ? proxy::kConnectBucketsUs[k] : 0;
+      h.response_time_us.emplace_back(bound, (*response_time)[k]);
+    }
+    h.response_p50_us = proxy::bucket_percentile(*response_time, 50);
+    h.response_p99_us = proxy::bucket_percentile(*response_time, 99);
+  }
+  return h;
+}
+
 void log_diagnostics(const std::vector<config::Diagnostic>& diags) {
   for (const auto& d : diags) {
     if (d.severity == config::Diagnostic::Severity::Error) {
@@ -144,8 +164,9 @@ std::optional<std::string> Daemon::start() {
   callbacks.state_changed = [this](const std::string& vip, vip::VipState state) {
     if (cluster_) cluster_->set_holding(vip, state != vip::VipState::Released);
   };
-  callbacks.servable_changed = [this](const std::string& vip, bool servable, const std::string&) {
-    if (cluster_) cluster_->set_servable(vip, servable);
+  callbacks.servable_changed = [this](const std::string& vip, bool servable, const std::string& why) {
+    link_servable_[vip] = {servable, why};
+    advertise_servable(vip);
   };
   vips_ = std::make_unique<vip::VipManager>(io_, *net_, callbacks, lease_ops_.get(), lease_error);
   vips_->start();  // removes addresses a crashed run left behind
@@ -160,6 +181,7 @@ std::optional<std::string> Daemon::start() {
   }
   if (auto err = data_plane_->start(*config_)) return "data plane: " + *err;
   watch_passive_events();
+  start_health();
   vips_->configure(config_->vips);
   advertise_leased();
   if (!cluster_) renew_standalone_lease();
@@ -268,14 +290,201 @@ void Daemon::watch_passive_events() {
   }
   passive_events_->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
     if (ec || stopping_) return;
-    data_plane_->drain_events([this](const proxy::PassiveEvent& e) {
+    std::vector<proxy::PassiveEvent> events;
+    data_plane_->drain_events([this, &events](const proxy::PassiveEvent& e) {
       const proxy::ServerName* name = data_plane_->server_name(e.server_id);
       if (!name) return;
       auto& counts = passive_counts_[{name->service, name->server}];
       ++counts[static_cast<size_t>(e.kind)];
+      events.push_back(e);
     });
+    // To the monitor, with each server's successful connects (and non-5xx answers) so far: a
+    // failure after a success is not "in a row". Counters are read once per service and batch.
+    std::map<std::string, std::optional<proxy::ServiceView>> views;
+    for (const proxy::PassiveEvent& e : events) {
+      const proxy::ServerName* name = data_plane_->server_name(e.server_id);
+      if (!name || !health_) continue;
+      auto [it, fresh] = views.try_emplace(name->service);
+      if (fresh) it->second = data_plane_->service(name->service);
+      uint64_t connects = 0, answers = 0;
+      if (it->second) {
+        for (const auto& srv : it->second->servers) {
+          if (srv.name != name->server) continue;
+          connects = srv.totals.connections;
+          for (size_t c = 0; c + 1 < srv.totals.responses.size(); ++c) answers += srv.totals.responses[c];  // 1xx-4xx
+        }
+      }
+      health::PassiveKind kind = health::PassiveKind::ConnectFailure;
+      std::string detail;
+      switch (e.kind) {
+        case proxy::PassiveEventKind::ConnectRefused: detail = "connect refused"; break;
+        case proxy::PassiveEventKind::ConnectTimeout: detail = "connect time-out"; break;
+        case proxy::PassiveEventKind::ConnectError:
+          detail = "connect error" + (e.error ? " (" + std::string(std::strerror(std::abs(e.error))) + ")" : std::string());
+          break;
+        case proxy::PassiveEventKind::Reset:
+          kind = health::PassiveKind::Reset;
+          detail = "connection reset";
+          break;
+        case proxy::PassiveEventKind::Http5xx:
+          kind = health::PassiveKind::Http5xx;
+          detail = "HTTP 5xx";
+          break;
+      }
+      health_->on_passive(name->service, name->server, kind, detail,
+                          kind == health::PassiveKind::Http5xx ? answers : connects);
+    }
     watch_passive_events();
   });
+}
+
+void Daemon::start_health() {
+  alerts_out_ = std::make_unique<health::AlertManager>(io_, node_name_, config_->cluster.name);
+  alerts_out_->configure(config_->alerts);
+  alerts_out_->set_on_alert([this](const health::Alert& a) {
+    if (a.id == "event") return;  // already in the list (alert())
+    std::string text = a.summary;
+    if (a.firing && !a.root_cause.empty()) text += " — " + a.root_cause;
+    if (!a.affected.empty()) {
+      text += "; affected:";
+      for (size_t i = 0; i < a.affected.size(); ++i) text += (i ? ", " : " ") + a.affected[i];
+    }
+    spdlog::log(a.firing ? (a.severity == health::AlertSeverity::Critical ? spdlog::level::err : spdlog::level::warn)
+                         : spdlog::level::info,
+                "alert: {}", text);
+    alerts_.emplace_back(now_rfc3339(), text);
+    while (alerts_.size() > 20) alerts_.pop_front();
+  });
+  health::HealthMonitor::Options options;
+  options.probe = [](asio::io_context& io, const config::Check& check, const health::ProbeTarget& target,
+                     health::ProbeDone done) { return health::start_probe(io, check, target, std::move(done)); };
+  options.seed = static_cast<uint64_t>(getpid());
+  health_ = std::make_unique<health::HealthMonitor>(io_, options);
+  health_->set_on_change([this] { health_changed(); });
+  health_->configure(config_);
+  health_changed();
+}
+
+namespace {
+proxy::ServerState to_proxy(health::ServerState s) {
+  switch (s) {
+    case health::ServerState::Unknown:  // no verdict yet: served, as HAProxy's init-state up
+    case health::ServerState::Up: return proxy::ServerState::Up;
+    case health::ServerState::Down: return proxy::ServerState::Down;
+    case health::ServerState::Drain: return proxy::ServerState::Drain;
+    case health::ServerState::Maint: return proxy::ServerState::Maint;
+  }
+  return proxy::ServerState::Up;
+}
+}  // namespace
+
+void Daemon::health_changed() {
+  if (!health_ || stopping_) return;
+  std::vector<health::ServiceView> view = health_->view();
+  if (data_plane_) {
+    proxy::HealthStates states;
+    for (const auto& svc : view) {
+      for (const auto& srv : svc.servers) states[svc.name][srv.server] = {to_proxy(srv.state), srv.weight};
+    }
+    data_plane_->set_server_states(std::move(states));
+  }
+  std::vector<health::ServiceFacts> facts;
+  for (const auto& svc : view) {
+    const config::Service* c = config_->find_service(svc.name);
+    facts.push_back(health::service_facts(svc, c ? c->depends_on : std::vector<std::string>{}));
+  }
+  std::map<std::string, health::ServiceState> before;
+  for (const auto& v : verdicts_) before[v.name] = v.state;
+  verdicts_ = health::find_root_causes(facts);
+  for (const auto& v : verdicts_) {
+    auto it = before.find(v.name);
+    if (it != before.end() && it->second == v.state) continue;
+    if (v.state == health::ServiceState::Unknown && it == before.end()) continue;
+    spdlog::log(v.state == health::ServiceState::Down       ? spdlog::level::err
+                : v.state == health::ServiceState::Degraded ? spdlog::level::warn
+                                                            : spdlog::level::info,
+                "service {}", v.text);
+  }
+  if (alerts_out_) alerts_out_->update(health::problems_from(verdicts_, view));
+  for (const auto& vip : config_->vips) {
+    std::string why = health_gate_block(vip);
+    auto& block = gate_block_[vip.name];
+    if (why != block) {
+      if (why.empty()) {
+        spdlog::info("VIP {}: health gate passes", vip.name);
+      } else {
+        spdlog::warn("VIP {}: health gate fails: {}", vip.name, why);
+      }
+    }
+    block = why;
+    advertise_servable(vip.name);
+  }
+}
+
+std::string Daemon::health_gate_block(const config::Vip& vip) const {
+  std::vector<std::string> failing;
+  size_t on_vip = 0, serving = 0;
+  for (const auto& svc : config_->services) {
+    bool listens = std::any_of(svc.listen.begin(), svc.listen.end(),
+                               [&](const config::Listen& l) { return l.vip && *l.vip == vip.name; });
+    if (!listens) continue;
+    ++on_vip;
+    std::string why;
+    if (!data_plane_ || !data_plane_->running() || !data_plane_->service(svc.name)) {
+      why = svc.name + " is not listening";
+    } else if (vip.health_gate != config::HealthGate::None) {
+      auto v = std::find_if(verdicts_.begin(), verdicts_.end(), [&](const auto& x) { return x.name == svc.name; });
+      if (v == verdicts_.end() || v->state == health::ServiceState::Unknown) {
+        why = svc.name + " has no checked server yet";
+      } else if (v->state == health::ServiceState::Down) {
+        bool own = v->roots.size() == 1 && v->roots.front() == svc.name;
+        why = svc.name + " has no usable server" + (own ? " (" + v->reason + ")" : " (root cause: " + v->root_cause + ")");
+      }
+    }
+    if (why.empty()) {
+      ++serving;
+    } else {
+      failing.push_back(why);
+    }
+  }
+  if (on_vip == 0) return "";
+  if (vip.health_gate == config::HealthGate::Any && serving > 0) return "";
+  std::string out;
+  for (const auto& f : failing) out += (out.empty() ? "" : "; ") + f;
+  if (vip.health_gate == config::HealthGate::Any && !out.empty()) out = "no service can serve: " + out;
+  return out;
+}
+
+void Daemon::advertise_servable(const std::string& vip) {
+  auto link = link_servable_.find(vip);
+  bool servable = link != link_servable_.end() && link->second.first;
+  auto gate = gate_block_.find(vip);
+  if (gate != gate_block_.end() && !gate->second.empty()) servable = false;
+  // The cluster ignores a repeat; standalone mode holds every VIP anyway (status says why
+  // it would not be offered).
+  if (cluster_) cluster_->set_servable(vip, servable);
+}
+
+control::Reply Daemon::set_admin_state(const boost::json::object& args, health::AdminState state) {
+  const auto* service = args.if_contains("service");
+  const auto* server = args.if_contains("server");
+  if (!service || !service->is_string() || !server || !server->is_string())
+    return control::Reply::failure("expected {\"service\": NAME, \"server\": NAME}");
+  if (!health_) return control::Reply::failure("the health monitor is not running");
+  std::string svc(service->get_string()), srv(server->get_string());
+  if (std::string err = health_->set_admin(svc, srv, state); !err.empty()) return control::Reply::failure(err);
+  health_changed();  // at once: the caller expects the data plane to have it on return
+  std::string shown = state == health::AdminState::None ? "ready" : health::to_string(state);
+  for (const auto& v : health_->view()) {
+    for (const auto& s2 : v.servers) {
+      if (v.name == svc && s2.server == srv) {
+        return control::Reply::success(boost::json::object{{"service", svc}, {"server", srv}, {"admin", shown},
+                                                           {"state", health::to_string(s2.state)},
+                                                           {"reason", s2.reason}});
+      }
+    }
+  }
+  return control::Reply::success(boost::json::object{{"service", svc}, {"server", srv}, {"admin", shown}});
 }
 
 void Daemon::advertise_leased() {
@@ -307,6 +516,7 @@ void Daemon::decide_vips() {
 void Daemon::alert(const std::string& message) {
   alerts_.emplace_back(now_rfc3339(), message);
   while (alerts_.size() > 20) alerts_.pop_front();
+  if (alerts_out_) alerts_out_->event(message);
 }
 
 control::Reply Daemon::set_standby(const boost::json::object& args, bool standby) {
@@ -356,6 +566,15 @@ void Daemon::register_commands() {
     return control::Reply::success(boost::json::object{{"history", std::move(out)}});
   });
   admin_->add_command("unstandby", [this](const boost::json::object& args) { return set_standby(args, false); });
+  admin_->add_command("drain", [this](const boost::json::object& args) {
+    return set_admin_state(args, health::AdminState::Drain);
+  });
+  admin_->add_command("maint", [this](const boost::json::object& args) {
+    return set_admin_state(args, health::AdminState::Maint);
+  });
+  admin_->add_command("ready", [this](const boost::json::object& args) {
+    return set_admin_state(args, health::AdminState::None);
+  });
   admin_->add_command("ping", [this](const boost::json::object&) {
     return control::Reply::success(boost::json::object{{"node", node_name_}, {"pid", static_cast<int64_t>(getpid())}});
   });
@@ -457,6 +676,11 @@ ReloadOutcome Daemon::reload() {
       monitor_->configure(config_);
       learn_agents();
     }
+    if (alerts_out_) alerts_out_->configure(config_->alerts);
+    if (health_) {
+      health_->configure(config_);
+      health_changed();
+    }
     decide_vips();
     set_log_level(config_->logging.level);
     spdlog::info("reloaded {} (sha256 {}): {}", options_.config_path, config_->sha256.substr(0, 12),
@@ -484,6 +708,8 @@ void Daemon::stop() {
   if (fencer_) fencer_->cancel_all();
   if (cluster_) cluster_->stop();  // announces holding nothing, then leaves cleanly
   if (passive_events_) passive_events_->cancel();
+  if (health_) health_->stop();
+  if (alerts_out_) alerts_out_->stop();
   if (data_plane_) data_plane_->stop();
   if (admin_) admin_->close();
   spdlog::info("stopped");
@@ -538,6 +764,16 @@ control::Status Daemon::status() const {
     }
     vs.state = vip::to_string(v.state);
     vs.reason = v.reason;
+    {
+      auto link = link_servable_.find(v.name);
+      auto gate = gate_block_.find(v.name);
+      bool link_ok = link != link_servable_.end() && link->second.first;
+      bool gate_ok = gate == gate_block_.end() || gate->second.empty();
+      vs.servable = link_ok && gate_ok;
+      if (!link_ok) vs.servable_reason = link != link_servable_.end() && !link->second.second.empty() ? link->second.second : "link not ready";
+      if (!gate_ok) vs.servable_reason += (vs.servable_reason.empty() ? "" : "; ") + gate->second;
+      if (!cluster_ && !vs.servable_reason.empty()) vs.servable_reason += " (standalone mode holds it anyway)";
+    }
     if (snap) {
       if (auto it = snap->owners.find(v.name); it != snap->owners.end()) vs.holder = it->second;
       if (auto it = snap->reasons.find(v.name); it != snap->reasons.end() && v.state != vip::VipState::Held) {
@@ -548,6 +784,7 @@ control::Status Daemon::status() const {
     }
     s.vips.push_back(std::move(vs));
   }
+  std::vector<health::ServiceView> health_view = health_ ? health_->view() : std::vector<health::ServiceView>{};
   for (const auto& svc : c.services) {
     control::ServiceStatus ss;
     ss.name = svc.name;
@@ -564,17 +801,64 @@ control::Status Daemon::status() const {
       t.bytes_from_clients = view->totals.bytes_from_clients;
       t.bytes_to_clients = view->totals.bytes_to_clients;
       t.errors = error_counts(view->totals.errors);
+      if (svc.mode == config::ServiceMode::Http) t.http = http_counts(view->totals.requests, view->totals.responses, nullptr);
       ss.traffic = std::move(t);
     } else {
-      ss.note = svc.mode == config::ServiceMode::Http ? "http mode not implemented yet" : "the data plane is not running";
+      ss.note = "the data plane is not running";
+    }
+    const health::ServiceView* hv = nullptr;
+    for (const auto& x : health_view) {
+      if (x.name == svc.name) hv = &x;
+    }
+    if (auto v = std::find_if(verdicts_.begin(), verdicts_.end(), [&](const auto& x) { return x.name == svc.name; });
+        v != verdicts_.end()) {
+      ss.health = health::to_string(v->state);
+      ss.health_reason = v->reason;
+      ss.root_cause = v->root_cause;
+      ss.affected = v->affected;
+    }
+    if (hv && hv->single_writer) {
+      ss.writer = hv->writer;
+      ss.writer_reason = hv->writer_reason;
     }
     for (size_t i = 0; i < svc.servers.size(); ++i) {
       const auto& srv = svc.servers[i];
-      health::ServerHealth h;
-      h.reason = svc.check ? "not checked: this build has no health checker yet" : "no check configured";
-      control::ServerStatus st{srv.name, srv.address.str(), health::to_string(h.state), h.reason, std::nullopt, {}};
+      control::ServerStatus st{srv.name, srv.address.str(), "unknown", "the health monitor is not running"};
+      if (hv && i < hv->servers.size() && hv->servers[i].server == srv.name) {
+        const health::ServerView& h = hv->servers[i];
+        st.state = health::to_string(h.state);
+        st.reason = h.reason;
+        st.since = h.since_ms > 0 ? health::rfc3339(h.since_ms) : "";
+        st.weight = h.weight;
+        if (hv->single_writer) st.role = h.writer ? "writer" : "standby";
+        if (h.admin != health::AdminState::None) st.admin = health::to_string(h.admin);
+        if (h.last_check_ms > 0) {
+          st.last_ok = h.last_ok;
+          st.last_check = health::rfc3339(h.last_check_ms);
+          st.last_reason = h.last_reason;
+          const health::Evidence& e = h.evidence;
+          if (e.http_status) st.evidence.emplace_back("http_status", std::to_string(*e.http_status));
+          if (e.wsrep_local_state) {
+            st.evidence.emplace_back("wsrep_local_state", std::to_string(*e.wsrep_local_state) +
+                                                              (e.wsrep_state_comment.empty() ? "" : " (" + e.wsrep_state_comment + ")"));
+          }
+          if (!e.wsrep_cluster_status.empty()) st.evidence.emplace_back("wsrep_cluster_status", e.wsrep_cluster_status);
+          if (e.wsrep_last_committed) st.evidence.emplace_back("wsrep_last_committed", std::to_string(*e.wsrep_last_committed));
+          if (e.exit_code) st.evidence.emplace_back("exit_code", std::to_string(*e.exit_code));
+          if (!e.body_excerpt.empty()) st.evidence.emplace_back("body_excerpt", e.body_excerpt);
+          st.evidence.emplace_back("duration_ms", std::to_string(e.duration_ms));
+        }
+        if (h.ejected) {
+          st.ejection = control::EjectionStatus{h.ejected_reason, health::rfc3339(h.ejected_until_ms), h.backoff_ms,
+                                                h.ejections};
+        }
+      }
       if (view && i < view->servers.size() && view->servers[i].name == srv.name) {
         st.traffic = server_traffic(view->servers[i].totals);
+        if (svc.mode == config::ServiceMode::Http) {
+          const auto& totals = view->servers[i].totals;
+          st.traffic->http = http_counts(totals.requests, totals.responses, &totals.response_time);
+        }
       }
       if (auto it = passive_counts_.find({svc.name, srv.name}); it != passive_counts_.end()) {
         for (size_t k = 0; k < it->second.size(); ++k) {
@@ -603,6 +887,15 @@ control::Status Daemon::status() const {
   s.config.last_reload_errors = last_reload_.errors;
   s.standby = standby_;
   for (const auto& [at, message] : alerts_) s.alerts.push_back({at, message});
+  if (alerts_out_) {
+    for (const auto& a : alerts_out_->active()) {
+      s.active_alerts.push_back({a.id, health::to_string(a.severity), a.summary, a.root_cause, a.affected,
+                                 health::rfc3339(a.since_ms)});
+    }
+    for (const auto& k : alerts_out_->sinks()) {
+      s.alert_sinks.push_back({k.name, k.sent, k.failed, k.dropped, k.rate_limited, k.last_error});
+    }
+  }
   return s;
 }
 

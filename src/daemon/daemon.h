@@ -20,6 +20,9 @@
 #include "fence/fencer.h"
 #include "fence/metadata.h"
 #include "fence/monitor.h"
+#include "health/alerts_sink.h"
+#include "health/monitor.h"
+#include "health/root_cause.h"
 #include "proxy/data_plane.h"
 #include "vip/lease_ops.h"
 #include "vip/net_ops.h"
@@ -103,12 +106,27 @@ class Daemon {
   std::unique_ptr<fence::DeviceMonitor> monitor_;
   std::map<std::string, fence::AgentMetadata> agent_metadata_;  // by agent name
   std::deque<std::pair<std::string, std::string>> alerts_;  // (time, message), newest last
-  // The data plane (tcp services), and the passive health events its workers report,
-  // counted per (service, server) until the health checker consumes them.
+  // The data plane, and the passive health events its workers report: counted per
+  // (service, server) for status and handed to the health monitor.
   void watch_passive_events();
   std::unique_ptr<proxy::DataPlane> data_plane_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> passive_events_;
   std::map<std::pair<std::string, std::string>, std::array<uint64_t, proxy::kPassiveEventKinds>> passive_counts_;
+
+  // Health (doc/health.md): the monitor's view goes to the data plane (states, weights,
+  // the writer), to the services' root causes, to the alerts and to each VIP's health gate.
+  void start_health();
+  void health_changed();
+  // Why `vip` fails its health gate on this node; empty when it passes.
+  std::string health_gate_block(const config::Vip& vip) const;
+  // Tells the cluster whether this node can serve `vip`: its link and its health gate.
+  void advertise_servable(const std::string& vip);
+  control::Reply set_admin_state(const boost::json::object& args, health::AdminState state);
+  std::unique_ptr<health::HealthMonitor> health_;
+  std::unique_ptr<health::AlertManager> alerts_out_;
+  std::vector<health::ServiceVerdict> verdicts_;
+  std::map<std::string, std::pair<bool, std::string>> link_servable_;  // vip -> (servable, why not)
+  std::map<std::string, std::string> gate_block_;                      // vip -> why the gate fails
 };
 
 // Loads the config, finds this node, runs the daemon until SIGTERM/SIGINT.

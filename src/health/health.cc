@@ -13,4 +13,23 @@ const char* to_string(ServerState s) {
   return "?";
 }
 
+const char* to_string(AdminState s) {
+  switch (s) {
+    case AdminState::None: return "none";
+    case AdminState::Drain: return "drain";
+    case AdminState::Maint: return "maint";
+  }
+  return "?";
+}
+
+const char* to_string(ServiceState s) {
+  switch (s) {
+    case ServiceState::Unknown: return "unknown";
+    case ServiceState::Up: return "up";
+    case ServiceState::Degraded: return "degraded";
+    case ServiceState::Down: return "down";
+  }
+  return "?";
+}
+
 }  // namespace hafront::health

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -18,6 +19,57 @@ constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Ju
 constexpr size_t kQueueLines = 8192;
 
 }  // namespace
+
+namespace {
+
+// "127.0.0.1:40312 [07/Mar/2025:10:21:07.311]" into `out` (which must hold 96 bytes).
+int format_client_and_date(const config::Endpoint& c, int64_t unix_ms, char* out, size_t size) noexcept {
+  using namespace std::chrono;
+  const sys_time<milliseconds> at{milliseconds{unix_ms}};
+  const auto day = floor<days>(at);
+  const year_month_day ymd{day};
+  const hh_mm_ss<milliseconds> time{at - day};
+  char address[INET6_ADDRSTRLEN] = "?";
+  inet_ntop(c.address.is_v6() ? AF_INET6 : AF_INET, c.address.bytes.data(), address, sizeof address);
+  return std::snprintf(out, size, c.address.is_v6() ? "[%s]:%u [%02u/%s/%04d:%02d:%02d:%02d.%03d]"
+                                                    : "%s:%u [%02u/%s/%04d:%02d:%02d:%02d.%03d]",
+                       address, unsigned{c.port}, unsigned{ymd.day()}, kMonths[(unsigned{ymd.month()} + 11) % 12],
+                       int{ymd.year()}, static_cast<int>(time.hours().count()),
+                       static_cast<int>(time.minutes().count()), static_cast<int>(time.seconds().count()),
+                       static_cast<int>(time.subseconds().count()));
+}
+
+}  // namespace
+
+size_t format_http_access_line(const HttpAccessLogEntry& e, std::span<char, kAccessLineMax> out) noexcept {
+  char prefix[96];
+  if (format_client_and_date(e.client, e.started_unix_ms, prefix, sizeof prefix) < 0) return 0;
+  std::string_view backend = e.backend.empty() ? e.frontend : e.backend;
+  std::string_view server = e.server.empty() ? std::string_view("<NOSRV>") : e.server;
+  char status[8];
+  std::snprintf(status, sizeof status, "%d", e.status == 0 ? -1 : int{e.status});
+  int n = std::snprintf(out.data(), out.size(), "%s %.*s %.*s/%.*s %lld/%lld/%lld/%lld/%lld %s %llu - - %c%c-- %u \"",
+                        prefix, static_cast<int>(e.frontend.size()), e.frontend.data(),
+                        static_cast<int>(backend.size()), backend.data(), static_cast<int>(server.size()),
+                        server.data(), static_cast<long long>(e.request_ms), static_cast<long long>(e.queue_ms),
+                        static_cast<long long>(e.connect_ms), static_cast<long long>(e.response_ms),
+                        static_cast<long long>(e.active_ms), status, static_cast<unsigned long long>(e.bytes_to_client),
+                        e.termination[0], e.termination[1], e.retries);
+  if (n < 0) return 0;
+  size_t used = std::min(static_cast<size_t>(n), out.size() - 3);
+  // The request line, cut to what fits before the closing quote and the newline.
+  size_t room = out.size() - 2 - used;
+  size_t take = std::min(e.request_line.size(), room);
+  for (size_t i = 0; i < take; ++i) {
+    char ch = e.request_line[i];
+    // The line is one line: control characters and quotes are never written as they are.
+    out[used + i] = (ch < 0x20 || ch == 0x7f || ch == '"') ? '?' : ch;
+  }
+  used += take;
+  out[used++] = '"';
+  out[used++] = '\n';
+  return used;
+}
 
 size_t format_access_line(const AccessLogEntry& e, std::span<char, kAccessLineMax> out) noexcept {
   using namespace std::chrono;

@@ -1,5 +1,6 @@
-// The access log: one line per proxied connection, in HAProxy's TCP log order
-// (doc/configuration.md, `proxy.access_log`).
+// The access log: one line per proxied connection in tcp mode, in HAProxy's TCP log order,
+// and one per request in http mode, in HAProxy's HTTP log order (doc/configuration.md,
+// `proxy.access_log`).
 //
 // Workers format the line themselves (format_access_line(), pure and without locks: the
 // date comes from calendar arithmetic, not from localtime) and post it to a bounded queue;
@@ -35,11 +36,32 @@ struct AccessLogEntry {
   uint32_t retries = 0;
 };
 
+// One request in http mode.
+struct HttpAccessLogEntry {
+  config::Endpoint client;
+  int64_t started_unix_ms = 0;  // wall clock of the request's first byte
+  std::string_view frontend;    // the listening service
+  std::string_view backend;     // the service whose servers answered (empty: none chosen)
+  std::string_view server;      // empty: no server was picked
+  int64_t request_ms = -1;      // TR: first byte to complete head; -1: never complete
+  int64_t queue_ms = -1;        // Tw
+  int64_t connect_ms = -1;      // Tc (0 on a reused connection)
+  int64_t response_ms = -1;     // Tr: request sent to first response byte
+  int64_t active_ms = 0;        // Ta: first byte to the end of the response
+  uint16_t status = 0;          // 0: no response (logged as -1)
+  uint64_t bytes_to_client = 0;
+  char termination[2] = {'-', '-'};
+  uint32_t retries = 0;
+  std::string_view request_line;  // "GET /path HTTP/1.1"
+};
+
 inline constexpr size_t kAccessLineMax = 480;
 
 // Writes the line (newline included) into `out`; returns its length. A line that does not
 // fit is cut and still ends with a newline.
 size_t format_access_line(const AccessLogEntry& entry, std::span<char, kAccessLineMax> out) noexcept;
+// The same for http mode; a request line that does not fit is cut inside its quotes.
+size_t format_http_access_line(const HttpAccessLogEntry& entry, std::span<char, kAccessLineMax> out) noexcept;
 
 class AccessLog {
  public:

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -114,8 +115,8 @@ std::optional<std::string> DataPlane::start(const config::Config& config) {
     if (svc.mode == config::ServiceMode::Tcp) {
       spdlog::info("service {}: tcp on {}, {} server(s)", svc.name, where, svc.servers.size());
     } else {
-      spdlog::warn("service {}: http mode not implemented yet; not started ({})", svc.name, where);
-      unstarted_.insert(svc.name);
+      spdlog::info("service {}: http on {}, {} server(s), {} route(s)", svc.name, where.empty() ? "routes only" : where,
+                   svc.servers.size(), svc.routes.size());
     }
   }
   return std::nullopt;
@@ -142,13 +143,6 @@ std::optional<std::string> DataPlane::apply(const config::Config& config, std::v
   for (const auto& [endpoint, sockets] : listeners) {
     if (!listeners_.count(endpoint)) spdlog::info("data plane: now listening on {}", endpoint.str());
   }
-  std::set<std::string> unstarted;
-  for (const auto& svc : config.services) {
-    if (svc.mode != config::ServiceMode::Http) continue;
-    if (!unstarted_.count(svc.name)) spdlog::warn("service {}: http mode not implemented yet; not started", svc.name);
-    unstarted.insert(svc.name);
-  }
-  unstarted_ = std::move(unstarted);
   publish(std::move(snapshot), std::move(listeners), std::move(routes));
   return std::nullopt;
 }
@@ -161,6 +155,7 @@ std::shared_ptr<const ServiceRoute> DataPlane::route_for(const config::Service& 
   route->config = svc;
   route->session = session_options(svc);
   route->balancer = balancer_options(svc);
+  route->balancer.panic_threshold_percent = svc.panic_threshold_percent;
   auto& stats = service_stats_[svc.name];
   if (!stats) stats = std::make_shared<ServiceStats>(worker_count_);
   route->stats = stats;
@@ -188,13 +183,14 @@ std::shared_ptr<RoutingSnapshot> DataPlane::build(const config::Config& config, 
   auto snapshot = std::make_shared<RoutingSnapshot>();
   snapshot->version = version_ + 1;
   snapshot->max_connections_per_worker = (config.proxy.max_connections + worker_count_ - 1) / worker_count_;
+  snapshot->http_limits = http_limits(config.proxy);
   const bool nonblocking = backend_ == IoBackend::Epoll;
   for (const auto& svc : config.services) {
-    if (svc.mode != config::ServiceMode::Tcp) continue;
     auto route = route_for(svc);
     routes[svc.name] = route;
     auto index = static_cast<uint32_t>(snapshot->services.size());
     snapshot->services.push_back({route, server_specs(svc)});
+    apply_health(snapshot->services.back());
     for (const auto& l : svc.listen) {
       std::shared_ptr<ListenerSockets> sockets;
       if (auto it = listeners_.find(l.endpoint); it != listeners_.end()) {
@@ -220,8 +216,32 @@ std::shared_ptr<RoutingSnapshot> DataPlane::build(const config::Config& config, 
   return snapshot;
 }
 
+void DataPlane::apply_health(ServiceEntry& entry) const {
+  auto it = health_.find(entry.route->name);
+  if (it == health_.end()) return;
+  for (ServerSpec& s : entry.servers) {
+    if (auto h = it->second.find(s.name); h != it->second.end()) {
+      s.state = h->second.state;
+      s.weight = std::min(h->second.weight, kMaxWeight);
+    }
+  }
+}
+
+void DataPlane::set_server_states(HealthStates states) {
+  health_ = std::move(states);
+  if (!current_ || !running()) return;
+  auto next = std::make_shared<RoutingSnapshot>(*current_);
+  next->version = version_ + 1;
+  for (ServiceEntry& entry : next->services) apply_health(entry);
+  version_ = next->version;
+  current_ = next;
+  slot_.publish(std::move(next));
+  for (auto& w : workers_) w->nudge();
+}
+
 void DataPlane::publish(std::shared_ptr<RoutingSnapshot> snapshot, ListenerMap listeners, RouteMap routes) {
   version_ = snapshot->version;
+  current_ = snapshot;
   slot_.publish(std::move(snapshot));
   for (auto& w : workers_) w->nudge();
   listeners_ = std::move(listeners);
@@ -246,6 +266,7 @@ void DataPlane::stop() {
   auto empty = std::make_shared<RoutingSnapshot>();
   empty->version = ++version_;
   slot_.publish(std::move(empty));
+  current_.reset();
   listeners_.clear();
   routes_.clear();
   if (access_log_) access_log_->stop();

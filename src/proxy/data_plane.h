@@ -3,8 +3,8 @@
 //
 // Every method is for the control thread. start() and apply() open the listening sockets
 // of new addresses before anything is published, so a bind that fails leaves everything as
-// it was and the caller can refuse the config. Services in http mode are not run here yet:
-// they get no listener, and service() answers nullopt for them.
+// it was and the caller can refuse the config. Services in both modes run here; an http
+// service without listen: (reached only through another one's routes) gets no listener.
 #pragma once
 
 #include <map>
@@ -36,6 +36,14 @@ struct ServiceView {
   std::vector<ServerView> servers;  // in configured order
 };
 
+// A server's state and weight as the health monitor sets them (src/health/monitor.h).
+struct ServerHealthSpec {
+  ServerState state = ServerState::Up;
+  uint32_t weight = 1;
+};
+// service -> server -> what the monitor says; servers not named keep their config (Up).
+using HealthStates = std::map<std::string, std::map<std::string, ServerHealthSpec>>;
+
 // The server a passive event names.
 struct ServerName {
   std::string service;
@@ -65,13 +73,21 @@ class DataPlane {
   // Ends every connection and joins the workers. Idempotent.
   void stop();
 
+  // Health: every server's state and weight, published at once in a new snapshot that
+  // keeps the listeners and routes as they are (workers keep their balancers and queues),
+  // and kept for the snapshots of later reloads. A service with on_server_down:
+  // close-sessions has its sessions on servers that went down, and on a replaced writer,
+  // closed by the workers.
+  void set_server_states(HealthStates states);
+
   bool running() const noexcept { return !workers_.empty(); }
   IoBackend backend() const noexcept { return backend_; }
   // Why this back-end: its description, and for epoll why not io_uring.
   const std::string& backend_note() const noexcept { return backend_note_; }
   uint32_t workers() const noexcept { return static_cast<uint32_t>(workers_.size()); }
 
-  // Counters of a service the data plane runs; nullopt for others (http mode).
+  // Counters of a service; nullopt for a service the config does not have, or when the
+  // data plane is not running.
   std::optional<ServiceView> service(const std::string& name) const;
 
   // Passive health events: readable when events may be waiting; drain() hands them over.
@@ -95,6 +111,10 @@ class DataPlane {
   std::shared_ptr<const ServiceRoute> route_for(const config::Service& service);
   void publish(std::shared_ptr<RoutingSnapshot> snapshot, ListenerMap listeners, RouteMap routes);
 
+  void apply_health(ServiceEntry& entry) const;
+
+  HealthStates health_;
+  std::shared_ptr<const RoutingSnapshot> current_;  // the last one published
   std::unique_ptr<EventChannel<PassiveEvent>> events_;
   std::unique_ptr<AccessLog> access_log_;
   SnapshotSlot slot_;
@@ -108,7 +128,6 @@ class DataPlane {
   std::map<std::string, std::shared_ptr<ServiceStats>> service_stats_;
   std::map<std::pair<std::string, std::string>, std::pair<uint32_t, std::shared_ptr<ServerStats>>> server_stats_;
   std::vector<ServerName> server_names_;  // by server id
-  std::set<std::string> unstarted_;       // http services, said once in the log
   uint64_t next_route_id_ = 1;
   uint64_t next_listener_id_ = 1;
   uint64_t version_ = 0;

@@ -12,6 +12,7 @@ const char* to_string(PassiveEventKind k) {
     case PassiveEventKind::ConnectTimeout: return "connect_timeout";
     case PassiveEventKind::ConnectError: return "connect_error";
     case PassiveEventKind::Reset: return "reset";
+    case PassiveEventKind::Http5xx: return "http_5xx";
   }
   return "?";
 }
@@ -35,6 +36,8 @@ char code(EndPhase p) {
     case EndPhase::Queue: return 'Q';
     case EndPhase::Connect: return 'C';
     case EndPhase::Data: return 'D';
+    case EndPhase::Request: return 'R';
+    case EndPhase::Header: return 'H';
   }
   return '?';
 }
@@ -54,6 +57,9 @@ const char* to_string(ErrorKind k) {
     case ErrorKind::ServerReset: return "server_reset";
     case ErrorKind::Rejected: return "rejected";
     case ErrorKind::ProxyError: return "proxy_error";
+    case ErrorKind::BadRequest: return "bad_request";
+    case ErrorKind::RequestTimeout: return "request_timeout";
+    case ErrorKind::BadResponse: return "bad_response";
   }
   return "?";
 }

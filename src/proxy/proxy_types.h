@@ -22,8 +22,9 @@ enum class PassiveEventKind : uint8_t {
   ConnectTimeout,  // no answer within timeouts.connect
   ConnectError,    // any other connect failure (unreachable, no route, ...)
   Reset,           // an established connection was reset by the server
+  Http5xx,         // http mode: the server answered a request with a 5xx status
 };
-inline constexpr int kPassiveEventKinds = 4;
+inline constexpr int kPassiveEventKinds = 5;
 
 const char* to_string(PassiveEventKind);
 
@@ -35,15 +36,16 @@ struct PassiveEvent {
   int32_t error = 0;
 };
 
-// How a connection ended, as HAProxy's two-letter termination state: who ended it, and in
-// which phase. "--" is a normal end (both sides closed after the relay).
+// How a connection (tcp mode) or a request (http mode) ended, as HAProxy's two-letter
+// termination state: who ended it, and in which phase. "--" is a normal end.
 enum class EndCause : uint8_t {
   Normal,         // '-'
   ClientAbort,    // 'C': the client reset or broke the connection
   ServerAbort,    // 'S': the server refused, reset or broke it; or no server could take it
   ClientTimeout,  // 'c': timeouts.client (or timeouts.idle, blamed on the quieter side)
   ServerTimeout,  // 's': timeouts.server, connect, queue (or idle on the server's side)
-  Proxy,          // 'P': hafront itself (out of sockets or memory)
+  Proxy,          // 'P': hafront itself (out of sockets or memory; http: it refused a malformed
+                  //      request or response)
   Killed,         // 'K': the data plane stopped
 };
 
@@ -52,6 +54,8 @@ enum class EndPhase : uint8_t {
   Queue,       // 'Q': waiting in the queue for a server slot
   Connect,     // 'C': connecting to a server
   Data,        // 'D': relaying
+  Request,     // 'R': http: waiting for the client's request head
+  Header,      // 'H': http: waiting for the server's response head
 };
 
 char code(EndCause);
@@ -72,8 +76,12 @@ enum class ErrorKind : uint8_t {
   ServerReset,     // the server broke an established connection
   Rejected,        // proxy.max_connections reached: closed at accept
   ProxyError,      // hafront could not make a socket or similar
+  // http mode
+  BadRequest,      // the client's request was refused by the parser (400, 414, 431, ...)
+  RequestTimeout,  // no complete request head within timeouts.http_request (408)
+  BadResponse,     // the server's response head or body framing was invalid (502)
 };
-inline constexpr int kErrorKinds = 13;
+inline constexpr int kErrorKinds = 16;
 
 const char* to_string(ErrorKind);
 

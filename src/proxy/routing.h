@@ -16,11 +16,15 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config_types.h"
 #include "proxy/balance.h"
+#include "proxy/http_session.h"
 #include "proxy/socket_ops.h"
 #include "proxy/stats.h"
 #include "proxy/tcp_session.h"
@@ -85,6 +89,7 @@ struct RoutingSnapshot {
   std::vector<ServiceEntry> services;
   std::vector<ListenerEntry> listeners;
   uint32_t max_connections_per_worker = 0;
+  http1::Limits http_limits;  // proxy.max_header_size and the parser's other bounds
 };
 
 class SnapshotSlot {
@@ -108,5 +113,28 @@ uint32_t worker_share(uint32_t limit, uint32_t worker, uint32_t workers) noexcep
 
 // The session options of a service (its time-outs and retries).
 SessionOptions session_options(const config::Service& service);
+
+// http mode: the options of a service as the listening one (client side) and as the one
+// whose servers answer (server side).
+HttpFrontOptions http_front_options(const config::Service& service, const http1::Limits& limits);
+HttpBackendOptions http_backend_options(const config::Service& service);
+// The parser's bounds: proxy.max_header_size for the header section (431 past it), the
+// request line at most 8 KiB of it (414 when the target is what overflows).
+http1::Limits http_limits(const config::ProxyOptions& proxy);
+
+// One route of a listening http service, as workers match it (config::Route).
+struct RouteRule {
+  std::string host;         // lower case; empty: any host
+  std::string path_prefix;  // empty: any path
+  uint32_t target = 0;      // the worker's index of the service it leads to
+};
+
+// The host of an authority (Host header, or the target's in absolute form), without the
+// port: "Glance.example.com:9292" -> "Glance.example.com", "[::1]:80" -> "[::1]".
+std::string_view host_of(std::string_view authority) noexcept;
+// The first rule whose host equals the request's (ignoring case and port) and whose path
+// prefix begins the request's path (a plain prefix, as HAProxy's path_beg); nullopt: none.
+std::optional<size_t> match_route(std::span<const RouteRule> rules, std::string_view authority,
+                                  std::string_view path) noexcept;
 
 }  // namespace hafront::proxy

@@ -29,14 +29,22 @@ class Counter {
   std::atomic<uint64_t> v_{0};
 };
 
-// Upper bounds of the connect-time histogram buckets, in microseconds; one more bucket
-// holds everything slower.
+// Upper bounds of the latency histogram buckets (connect time; in http mode also the
+// response time, the server's time to first byte), in microseconds; one more bucket holds
+// everything slower.
 inline constexpr std::array<uint32_t, 15> kConnectBucketsUs = {100,    250,    500,    1000,    2500,
                                                                5000,   10000,  25000,  50000,   100000,
                                                                250000, 500000, 1000000, 2500000, 5000000};
 inline constexpr size_t kConnectBuckets = kConnectBucketsUs.size() + 1;
 
 size_t connect_bucket(uint64_t microseconds) noexcept;
+
+// http mode: responses by status class, 1xx (a 101 that switched protocols) to 5xx.
+inline constexpr size_t kStatusClasses = 5;
+// The index of a status in a status-class array; kStatusClasses for none (no response).
+inline size_t status_class(uint16_t status) noexcept {
+  return status >= 100 && status < 600 ? status / 100 - 1 : kStatusClasses;
+}
 
 struct alignas(64) ServiceCounters {
   Counter connections;  // accepted
@@ -45,6 +53,9 @@ struct alignas(64) ServiceCounters {
   Counter bytes_from_clients;
   Counter bytes_to_clients;
   std::array<Counter, kErrorKinds> errors;
+  // http mode
+  Counter requests;  // request heads received (refused ones included)
+  std::array<Counter, kStatusClasses> responses;
 };
 
 struct alignas(64) ServerCounters {
@@ -54,18 +65,27 @@ struct alignas(64) ServerCounters {
   Counter bytes_from_server;
   std::array<Counter, kErrorKinds> errors;  // connect_*, server_timeout, server_reset
   std::array<Counter, kConnectBuckets> connect_time;
+  // http mode
+  Counter requests;  // requests sent to this server
+  std::array<Counter, kStatusClasses> responses;
+  std::array<Counter, kConnectBuckets> response_time;  // request sent to first response byte
 };
 
 // Plain sums, for status.
 struct ServiceTotals {
   uint64_t connections = 0, active = 0, queued = 0, bytes_from_clients = 0, bytes_to_clients = 0;
   std::array<uint64_t, kErrorKinds> errors{};
+  uint64_t requests = 0;
+  std::array<uint64_t, kStatusClasses> responses{};
 };
 
 struct ServerTotals {
   uint64_t connections = 0, active = 0, bytes_to_server = 0, bytes_from_server = 0;
   std::array<uint64_t, kErrorKinds> errors{};
   std::array<uint64_t, kConnectBuckets> connect_time{};
+  uint64_t requests = 0;
+  std::array<uint64_t, kStatusClasses> responses{};
+  std::array<uint64_t, kConnectBuckets> response_time{};
 };
 
 // One block of T per worker.
@@ -91,5 +111,7 @@ ServerTotals totals(const ServerStats& stats) noexcept;
 // The connect time below which `percent` of the connects finished, as the upper bound of
 // its bucket (microseconds); nullopt without connects, UINT64_MAX past the last bound.
 std::optional<uint64_t> connect_percentile(const ServerTotals& t, double percent) noexcept;
+// The same for any histogram with these buckets (response times).
+std::optional<uint64_t> bucket_percentile(const std::array<uint64_t, kConnectBuckets>& counts, double percent) noexcept;
 
 }  // namespace hafront::proxy

@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "proxy/session_util.h"
+
 namespace hafront::proxy {
 
 void SessionActions::push(const SessionAction& a) noexcept {
@@ -18,16 +20,6 @@ SessionAction act(SessionAction::Kind kind, Side side = Side::Client) noexcept {
   a.kind = kind;
   a.side = side;
   return a;
-}
-
-PassiveEventKind connect_failure_kind(int32_t error) noexcept {
-  return error == -ECONNREFUSED ? PassiveEventKind::ConnectRefused
-         : error == -ETIMEDOUT  ? PassiveEventKind::ConnectTimeout
-                                : PassiveEventKind::ConnectError;
-}
-
-bool expired(std::chrono::milliseconds limit, SteadyTime since, SteadyTime now) noexcept {
-  return limit.count() > 0 && now - since >= limit;
 }
 
 }  // namespace

@@ -2,8 +2,15 @@
 // instance), its own listening sockets and its own Balancer per service.
 //
 // The loop: wait for completions (or the next time-out), hand each to the connection it
-// belongs to, carry out the actions its TcpSession answers, fire due timers, and between
-// batches pick up a new routing snapshot if the control plane published one. Nothing on
+// belongs to, carry out the actions its TcpSession (tcp mode) or HttpSession (http mode)
+// answers, fire due timers, and between batches pick up a new routing snapshot if the
+// control plane published one.
+//
+// http mode: server connections are the worker's, apart from the client connections. One
+// is lent to a session for a request and handed back after a complete response: into the
+// worker's pool of idle connections (src/proxy/server_pool.h), where a receive stays armed
+// on it so that a close by the server is noticed; the next request to that server, from any
+// client, takes it over with that receive (its completion then goes to the new owner). Nothing on
 // this path blocks, throws or locks; what the worker shares with other threads is the
 // snapshot slot (read), its own counter blocks (written), the passive event channel and
 // the access log queue (posted to, never waited on).
@@ -14,9 +21,12 @@
 // later with traffic is found moved when its entry comes up, and armed again then: a busy
 // connection costs one heap operation per time-out period, not one per event.
 //
-// Tokens: every operation carries [connection slot:32][generation:24][operation:8]; a
-// completion whose generation no longer matches its slot belongs to a connection that is
-// gone, and only gives back what it holds (a buffer, an accepted socket).
+// Tokens: every operation carries [connection slot:32][generation:24][attempt:4][operation:4];
+// a completion whose generation no longer matches its slot belongs to a connection that is
+// gone, and only gives back what it holds (a buffer, an accepted socket). In http mode the
+// attempt tells the server connection an operation was for: one the session let go of
+// (closed, or parked) is stale. A pooled connection's receive carries the server
+// connection's slot instead.
 #pragma once
 
 #include <atomic>

@@ -60,6 +60,31 @@ def wait_for(pred, timeout=10.0, what="condition"):
     fail("timed out after %.1fs waiting for %s" % (timeout, what))
 
 
+
+NGINX = "/usr/sbin/nginx"
+
+
+def start_nginx(dir, http_block, ready, connections=1024):
+    """Starts a real nginx in the foreground (one process; its pid, logs and temp folders in
+    `dir`), killed by pid at exit. `http_block`: the directives of its http {} block (log
+    format, servers); `ready()` says it listens. Returns the Popen."""
+    conf = os.path.join(dir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("worker_processes 1;\ndaemon off;\nmaster_process off;\n"
+                "pid %s/nginx.pid;\nerror_log %s/error.log warn;\n" % (dir, dir))
+        f.write("events { worker_connections %d; }\nhttp {\n" % connections)
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            f.write("  %s_temp_path %s/%s;\n" % (kind, dir, kind))
+        f.write(http_block + "\n}\n")
+    log_path = os.path.join(dir, "nginx.stderr")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([NGINX, "-p", dir, "-c", conf], stdout=log, stderr=subprocess.STDOUT)
+    _procs.append(proc)
+    wait_for(lambda: proc.poll() is not None or ready(), 10, "nginx to listen")
+    if proc.poll() is not None:
+        fail("nginx exited: %s" % open(log_path).read())
+    return proc
+
 QUICKSTART_TEMPLATE = """
 cluster:
   name: loopback

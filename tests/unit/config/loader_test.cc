@@ -282,5 +282,66 @@ TEST(LoaderBadInput, MissingSecretFile) {
             "test.yaml:3:44: fence_devices.d.password_file: cannot use secret file '/nonexistent/pw': No such file or directory");
 }
 
+TEST(Loader, HealthKeysHaveDefaults) {
+  auto r = load("cluster: {name: c}\nvips:\n  v: {address: 192.0.2.1/24, interface: eth0}\nservices:\n"
+                "  s:\n    listen: [v:80]\n    servers: [{name: a, address: 192.0.2.10:80}]\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const Service& s = r.config->services[0];
+  EXPECT_EQ(s.passive, PassiveOptions{});
+  EXPECT_EQ(s.passive.connect_failures, 1u);
+  EXPECT_EQ(s.panic_threshold_percent, 50u);
+  EXPECT_EQ(r.config->vips[0].health_gate, HealthGate::All);
+  EXPECT_FALSE(r.config->alerts.webhook);
+  EXPECT_FALSE(r.config->alerts.exec);
+  EXPECT_EQ(r.config->alerts.max_per_minute, 20u);
+}
+
+TEST(Loader, ReadsPassivePanicGateAndAlerts) {
+  auto r = load(
+      "cluster: {name: c}\nvips:\n  v: {address: 192.0.2.1/24, interface: eth0, health_gate: any}\nservices:\n"
+      "  s:\n    listen: [v:80]\n    passive: {connect_failures: 2, resets: 0, http_5xx: 5, window: 5s, backoff: 500ms, "
+      "max_backoff: 10s}\n    panic_threshold: 0%\n    servers: [{name: a, address: 192.0.2.10:80}]\n"
+      "alerts:\n  webhook: {url: 'http://[::1]:9000/hooks/hafront?x=1', timeout: 1s}\n"
+      "  exec: {command: [/usr/local/bin/page, --team, db], timeout: 3s}\n  max_per_minute: 5\n  group_wait: 0s\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const Service& s = r.config->services[0];
+  EXPECT_EQ(s.passive.connect_failures, 2u);
+  EXPECT_EQ(s.passive.resets, 0u);
+  EXPECT_EQ(s.passive.http_5xx, 5u);
+  EXPECT_EQ(s.passive.window, Duration{5000});
+  EXPECT_EQ(s.passive.backoff, Duration{500});
+  EXPECT_EQ(s.passive.max_backoff, Duration{10000});
+  EXPECT_EQ(s.panic_threshold_percent, 0u);
+  EXPECT_EQ(r.config->vips[0].health_gate, HealthGate::Any);
+  const AlertOptions& a = r.config->alerts;
+  ASSERT_TRUE(a.webhook);
+  EXPECT_EQ(a.webhook->host, "::1");
+  EXPECT_EQ(a.webhook->port, 9000);
+  EXPECT_EQ(a.webhook->target, "/hooks/hafront?x=1");
+  EXPECT_EQ(a.webhook->timeout, Duration{1000});
+  ASSERT_TRUE(a.exec);
+  EXPECT_EQ(a.exec->command, (std::vector<std::string>{"/usr/local/bin/page", "--team", "db"}));
+  EXPECT_EQ(a.max_per_minute, 5u);
+  EXPECT_EQ(a.group_wait, Duration{0});
+}
+
+TEST(Loader, WebhookUrlForms) {
+  auto url = [](const std::string& u) {
+    return load("cluster: {name: c}\nalerts:\n  webhook: {url: '" + u + "'}\n");
+  };
+  auto r = url("http://alerts.example.com");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->alerts.webhook->host, "alerts.example.com");
+  EXPECT_EQ(r.config->alerts.webhook->port, 80);
+  EXPECT_EQ(r.config->alerts.webhook->target, "/");
+  for (const char* bad : {"ftp://x/", "http://", "http://a b/", "http://[::1/", "http://1.2.3.256/", "http://x:0/",
+                          "http://user@x/", "https://x/", "http://::1/"}) {
+    auto b = url(bad);
+    EXPECT_FALSE(b.ok()) << bad;
+    EXPECT_EQ(b.error_count(), 1u) << bad << "\n" << errors_of(b);
+    EXPECT_EQ(b.diagnostics.empty() ? 0 : b.diagnostics[0].line, 3) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace hafront::config

@@ -156,6 +156,69 @@ TEST(Status, DataPlaneCountersAndUnstartedServices) {
       << text;
 }
 
+TEST(Status, HealthRootCauseWriterEjectionAndAlerts) {
+  Status s = sample();
+  s.vips[0].servable = false;
+  s.vips[0].servable_reason = "keystone has no usable server (root cause: galera: down — x)";
+  ServiceStatus& keystone = s.services[0];
+  keystone.health = "down";
+  keystone.health_reason = "no usable server: ctrl-0 down (HTTP 503 from GET /v3)";
+  keystone.root_cause = "galera: down — no eligible writer: db-1 wsrep_local_state 2 (Donor/Desynced)";
+  ServerStatus& srv = keystone.servers[0];
+  srv.state = "down";
+  srv.reason = "HTTP 503 from GET /v3";
+  srv.since = "2026-12-08T10:00:00.000Z";
+  srv.weight = 1;
+  srv.last_ok = false;
+  srv.last_check = "2026-12-08T10:00:01.000Z";
+  srv.last_reason = "HTTP 503 from GET /v3";
+  srv.evidence = {{"http_status", "503"}, {"body_excerpt", "db gone"}, {"duration_ms", "3"}};
+  srv.ejection = EjectionStatus{"ejected: connect refused seen by the proxy (1 in a row)", "2026-12-08T10:00:02.000Z",
+                                2000, 2};
+  ServiceStatus galera{"galera", "tcp", "single-writer", {"internal:3306"},
+                       {{"db-1", "192.0.2.10:3306", "up", "Synced"}}};
+  galera.health = "down";
+  galera.root_cause = "galera: down — no eligible writer: db-1 wsrep_local_state 2 (Donor/Desynced)";
+  galera.health_reason = "no eligible writer: db-1 wsrep_local_state 2 (Donor/Desynced)";
+  galera.affected = {"keystone"};
+  galera.writer_reason = "no eligible writer: db-1 wsrep_local_state 2 (Donor/Desynced)";
+  galera.servers[0].role = "standby";
+  galera.servers[0].evidence = {{"wsrep_local_state", "2 (Donor/Desynced)"}};
+  galera.servers[0].last_check = "2026-12-08T10:00:01.000Z";
+  galera.servers[0].last_ok = true;
+  s.services.push_back(galera);  // `keystone` and `srv` refer into s.services: not used below
+  s.active_alerts.push_back({"galera", "critical", "galera down", galera.root_cause, {"keystone"},
+                             "2026-12-08T10:00:00.000Z"});
+  s.alert_sinks.push_back({"webhook http://127.0.0.1:9000/hook", 3, 1, 0, 2, "HTTP 500"});
+
+  auto v = to_json(s);
+  const auto& h = v.at("services").at(0).at("health");
+  EXPECT_EQ(h.at("state"), "down");
+  EXPECT_EQ(h.at("root_cause").as_string(),
+            "galera: down — no eligible writer: db-1 wsrep_local_state 2 (Donor/Desynced)");
+  const auto& sh = v.at("services").at(0).at("servers").at(0).at("health");
+  EXPECT_EQ(sh.at("since"), "2026-12-08T10:00:00.000Z");
+  EXPECT_EQ(sh.at("last_check").at("evidence").at("http_status"), "503");
+  EXPECT_EQ(sh.at("ejection").at("backoff_ms"), 2000);
+  EXPECT_TRUE(v.at("services").at(1).at("health").at("writer").is_null());
+  EXPECT_EQ(v.at("services").at(1).at("health").at("affected").at(0), "keystone");
+  EXPECT_EQ(v.at("vips").at(0).at("servable"), false);
+  EXPECT_EQ(v.at("active_alerts").at(0).at("id"), "galera");
+  EXPECT_EQ(v.at("alert_sinks").at(0).at("rate_limited"), 2);
+
+  std::string t = render_text(v);
+  for (const char* want :
+       {"not servable: keystone has no usable server", "health: DOWN — root cause: galera: down — no eligible writer",
+        "(since 2026-12-08T10:00:00.000Z) [http_status 503]", "ejected 2 time(s) recently, back-off 2000 ms",
+        "health: DOWN — no eligible writer: db-1", "; affects keystone", "writer: NONE — no eligible writer",
+        "[wsrep_local_state 2 (Donor/Desynced)]", "active alerts (1)", "CRITICAL galera down",
+        "affected: keystone", "alert sink webhook http://127.0.0.1:9000/hook: 3 sent, 1 failed, 2 held by the rate limit",
+        "(last error: HTTP 500)"}) {
+    EXPECT_NE(t.find(want), std::string::npos) << want << "\n" << t;
+  }
+  EXPECT_EQ(t.find("db gone"), std::string::npos) << "the body excerpt stays in the JSON";
+}
+
 TEST(Status, RenderingMalformedJsonDoesNotThrow) {
   EXPECT_NO_THROW(render_text(boost::json::value(nullptr)));
   EXPECT_NO_THROW(render_text(boost::json::parse(R"({"cluster":5,"vips":{"a":1},"services":[1,"x",{"servers":7}]})")));
