@@ -960,18 +960,26 @@ class Observer:
                     self.ready = ev
                     self._cond.notify_all()
                     continue
-                self._all.add(t, ev)
-                self._kind.setdefault(k, _Series()).add(t, ev)
-                if ev.get("outgoing") or k not in ("arp", "na"):
-                    continue
-                ip = ev["sender_ip"] if k == "arp" else ev["target_ip"]
-                if ev["is_reply"] and not (k == "arp" and ev["is_gratuitous"]):
-                    self._ans.setdefault(ip, _Series()).add(t, ev["sender_mac"])
-                if ev["is_gratuitous"]:
-                    self._ann.setdefault(ip, _Series()).add(t, ev["sender_mac"])
+                self._record(t, k, ev)
         with self._cond:
             self._eof = True
             self._cond.notify_all()
+
+    def _record(self, t, k, ev):
+        """Keeps one event (under the lock): every event, and per VIP address the MACs that
+        answered and the ones that announced."""
+        self._all.add(t, ev)
+        self._kind.setdefault(k, _Series()).add(t, ev)
+        self._record_arp(t, k, ev)
+
+    def _record_arp(self, t, k, ev):
+        if ev.get("outgoing") or k not in ("arp", "na"):
+            return
+        ip = ev["sender_ip"] if k == "arp" else ev["target_ip"]
+        if ev["is_reply"] and not (k == "arp" and ev["is_gratuitous"]):
+            self._ans.setdefault(ip, _Series()).add(t, ev["sender_mac"])
+        if ev["is_gratuitous"]:
+            self._ann.setdefault(ip, _Series()).add(t, ev["sender_mac"])
 
     def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
