@@ -65,7 +65,8 @@ struct HealthMonitor::Entry {
   uint64_t generation = 0;
   bool probe_is_check = false;  // false: a TCP connect for re-admission (no check configured)
   SteadyTime probe_started{};
-  std::optional<SteadyTime> next_at;
+  std::optional<SteadyTime> next_at;  // set through set_next() only
+  uint64_t schedule_generation = 0;
   std::mt19937_64 rng;
 
   bool ejected = false;
@@ -91,6 +92,7 @@ struct HealthMonitor::Entry {
   uint32_t weight = 1;
   int64_t since_ms = 0;
   bool writer = false;
+  ServiceState* pool = nullptr;
 };
 
 struct HealthMonitor::ServiceState {
@@ -195,8 +197,23 @@ void HealthMonitor::configure(std::shared_ptr<const config::Config> config) {
   }
   entries_ = std::move(next);
   services_ = std::move(services);
+  for (ServiceState& pool : services_) {
+    for (Entry* e : pool.servers) e->pool = &pool;
+  }
+  rebuild_schedule();
   recompute();
   arm();
+}
+
+void HealthMonitor::set_next(Entry& e, std::optional<SteadyTime> at) {
+  e.next_at = at;
+  ++e.schedule_generation;
+  if (at) schedule_.push(Due{*at, &e, e.schedule_generation});
+}
+
+void HealthMonitor::rebuild_schedule() {
+  schedule_ = {};
+  for (auto& [key, e] : entries_) set_next(*e, e->next_at);
 }
 
 std::string HealthMonitor::set_admin(const std::string& service, const std::string& server, AdminState state) {
@@ -212,7 +229,7 @@ std::string HealthMonitor::set_admin(const std::string& service, const std::stri
     spdlog::info("health: {}/{}: operator set {}", service, server,
                  state == AdminState::None ? "ready" : to_string(state));
     e.admin = state;
-    recompute();
+    recompute(e);
   }
   return "";
 }
@@ -276,8 +293,8 @@ void HealthMonitor::eject(Entry& e, const std::string& why, SteadyTime t) {
   e.connect_streak = e.reset_streak = 0;
   e.recent_5xx.clear();
   spdlog::warn("health: {}/{} {} (ejection {})", e.service, e.server, e.ejected_reason, e.ejections);
-  if (!e.next_at || *e.next_at > e.ejected_until) e.next_at = e.ejected_until;
-  recompute();
+  if (!e.next_at || *e.next_at > e.ejected_until) set_next(e, e.ejected_until);
+  recompute(e);
   arm();
 }
 
@@ -292,11 +309,10 @@ SteadyTime HealthMonitor::jittered(Entry& e, SteadyTime from, milliseconds base)
 }
 
 void HealthMonitor::schedule_next(Entry& e, SteadyTime t) {
-  e.next_at.reset();
-  if (e.check) {
-    e.next_at = jittered(e, t, changing(e.counters) ? e.check->fast_interval : e.check->interval);
-  }
-  if (e.ejected && (!e.next_at || *e.next_at > e.ejected_until)) e.next_at = std::max(e.ejected_until, t);
+  std::optional<SteadyTime> at;
+  if (e.check) at = jittered(e, t, changing(e.counters) ? e.check->fast_interval : e.check->interval);
+  if (e.ejected && (!at || *at > e.ejected_until)) at = std::max(e.ejected_until, t);
+  set_next(e, at);
 }
 
 void HealthMonitor::start_probe(Entry& e, SteadyTime t) {
@@ -314,7 +330,7 @@ void HealthMonitor::start_probe(Entry& e, SteadyTime t) {
   uint64_t generation = ++e.generation;
   e.probe_is_check = e.check.has_value();
   e.probe_started = t;
-  e.next_at.reset();
+  set_next(e, std::nullopt);
   ++probes_started_;
   Entry* entry = &e;
   if (options_.probe) {
@@ -365,20 +381,28 @@ void HealthMonitor::on_observation(Entry& e, uint64_t generation, Observation ob
   }
   e.last = std::move(obs);
   schedule_next(e, t);
-  recompute();
+  recompute(e);
   arm();
 }
 
 std::optional<SteadyTime> HealthMonitor::poll() {
   if (stopped_) return std::nullopt;
   const SteadyTime t = now();
-  std::optional<SteadyTime> next;
-  for (auto& [key, e] : entries_) {
-    if (e->probe || !e->next_at) continue;
-    if (*e->next_at <= t) start_probe(*e, t);
-    if (!e->probe && e->next_at && (!next || *e->next_at < *next)) next = e->next_at;
+  auto current = [](const Due& d) { return d.generation == d.entry->schedule_generation; };
+  // Take what is due off the heap first: starting a probe may run a completion, and with it
+  // this function again, which must find the heap consistent.
+  std::vector<Entry*> due;
+  while (!schedule_.empty() && (!current(schedule_.top()) || schedule_.top().at <= t)) {
+    if (current(schedule_.top())) due.push_back(schedule_.top().entry);
+    schedule_.pop();
   }
-  return next;
+  for (Entry* e : due) {
+    // A server whose probe still runs is scheduled again when its result comes in.
+    if (!e->probe && e->next_at && *e->next_at <= t) start_probe(*e, t);
+  }
+  while (!schedule_.empty() && !current(schedule_.top())) schedule_.pop();
+  if (schedule_.empty()) return std::nullopt;
+  return schedule_.top().at;
 }
 
 void HealthMonitor::arm() {
@@ -399,114 +423,134 @@ void HealthMonitor::arm() {
   });
 }
 
-namespace {
-struct Effective {
+struct HealthMonitor::Effective {
   ServerState state = ServerState::Unknown;
   std::string reason;
   uint32_t weight = 0;
 };
-}  // namespace
+
+// The state in effect of one server, before the writer choice: operator, agent, ejection,
+// check, in that order.
+HealthMonitor::Effective HealthMonitor::effective(const Entry& e) {
+  Effective x;
+  auto with_message = [&](std::string text) {
+    return e.agent_message.empty() ? text : text + " (" + e.agent_message + ")";
+  };
+  if (e.admin == AdminState::Maint) {
+    x = {ServerState::Maint, "maint: set by an operator"};
+  } else if (e.agent_state == ServerState::Maint) {
+    x = {ServerState::Maint, with_message("maint: the agent check says so")};
+  } else if (e.admin == AdminState::Drain) {
+    x = {ServerState::Drain, "drain: set by an operator"};
+  } else if (e.agent_state == ServerState::Drain) {
+    x = {ServerState::Drain, with_message("drain: the agent check says so")};
+  } else if (e.ejected) {
+    x = {ServerState::Down, e.ejected_reason};
+  } else if (e.agent_state == ServerState::Down) {
+    x = {ServerState::Down, with_message("the agent check says down")};
+  } else if (e.check) {
+    x.state = e.counters.state;
+    const std::string last = e.last && e.probe_is_check ? e.last->reason : std::string();
+    if (x.state == ServerState::Unknown) {
+      x.reason = "not checked yet";
+    } else if (e.counters.failures > 0) {
+      x.reason = last + " (" + std::to_string(e.counters.failures) + " of " + std::to_string(e.check->fall) +
+                 " failed checks before down)";
+    } else if (e.counters.successes > 0) {
+      x.reason = last + " (" + std::to_string(e.counters.successes) + " of " + std::to_string(e.check->rise) +
+                 " passed checks before up)";
+    } else {
+      x.reason = last.empty() ? (x.state == ServerState::Up ? "check passed" : "check failed") : last;
+    }
+  } else {
+    x.state = ServerState::Up;
+    x.reason = e.readmitted_at ? "no check configured; re-admitted after a TCP connect" : "no check configured";
+  }
+  uint64_t weight = e.config.weight;
+  // HAProxy's agent "N%": a share of the configured weight.
+  if (e.agent_weight_percent) weight = std::min<uint64_t>(256, weight * *e.agent_weight_percent / 100);
+  x.weight = static_cast<uint32_t>(weight);
+  return x;
+}
+
+bool HealthMonitor::apply(Entry& e, Effective x, int64_t w) {
+  bool changed = false;
+  if (x.state != e.state) {
+    spdlog::log(x.state == ServerState::Down ? spdlog::level::warn : spdlog::level::info, "health: {}/{} {} -> {}: {}",
+                e.service, e.server, to_string(e.state), to_string(x.state), x.reason);
+    e.since_ms = w;
+    changed = true;
+  }
+  if (x.weight != e.weight) changed = true;
+  e.state = x.state;
+  e.reason = std::move(x.reason);
+  e.weight = x.weight;
+  return changed;
+}
 
 void HealthMonitor::recompute() {
   bool changed = false;
+  for (ServiceState& pool : services_) changed = recompute_pool(pool) || changed;
+  if (changed) notify();
+}
+
+void HealthMonitor::recompute(Entry& e) {
+  if (!e.pool) return;
+  if (e.pool->single_writer) {
+    if (recompute_pool(*e.pool)) notify();
+    return;
+  }
+  if (apply(e, effective(e), wall())) notify();
+}
+
+bool HealthMonitor::recompute_pool(ServiceState& pool) {
+  bool changed = false;
   const int64_t w = wall();
-  for (ServiceState& pool : services_) {
-    std::vector<Effective> next;
-    for (const Entry* e : pool.servers) {
-      Effective x;
-      auto with_message = [&](std::string text) {
-        return e->agent_message.empty() ? text : text + " (" + e->agent_message + ")";
-      };
-      if (e->admin == AdminState::Maint) {
-        x = {ServerState::Maint, "maint: set by an operator"};
-      } else if (e->agent_state == ServerState::Maint) {
-        x = {ServerState::Maint, with_message("maint: the agent check says so")};
-      } else if (e->admin == AdminState::Drain) {
-        x = {ServerState::Drain, "drain: set by an operator"};
-      } else if (e->agent_state == ServerState::Drain) {
-        x = {ServerState::Drain, with_message("drain: the agent check says so")};
-      } else if (e->ejected) {
-        x = {ServerState::Down, e->ejected_reason};
-      } else if (e->agent_state == ServerState::Down) {
-        x = {ServerState::Down, with_message("the agent check says down")};
-      } else if (e->check) {
-        x.state = e->counters.state;
-        const std::string last = e->last && e->probe_is_check ? e->last->reason : std::string();
-        if (x.state == ServerState::Unknown) {
-          x.reason = "not checked yet";
-        } else if (e->counters.failures > 0) {
-          x.reason = last + " (" + std::to_string(e->counters.failures) + " of " + std::to_string(e->check->fall) +
-                     " failed checks before down)";
-        } else if (e->counters.successes > 0) {
-          x.reason = last + " (" + std::to_string(e->counters.successes) + " of " + std::to_string(e->check->rise) +
-                     " passed checks before up)";
-        } else {
-          x.reason = last.empty() ? (x.state == ServerState::Up ? "check passed" : "check failed") : last;
+  std::vector<Effective> next;
+  for (const Entry* e : pool.servers) next.push_back(effective(*e));
+  std::optional<std::string> writer;
+  if (pool.single_writer) {
+    std::vector<WriterCandidate> candidates;
+    for (size_t i = 0; i < pool.servers.size(); ++i) {
+      const Entry* e = pool.servers[i];
+      WriterCandidate c;
+      c.name = e->server;
+      c.backup = e->config.backup;
+      c.usable = next[i].state == ServerState::Up && next[i].weight > 0;
+      c.unusable_reason = std::string(to_string(next[i].state)) +
+                          (next[i].reason.empty() ? "" : " (" + next[i].reason + ")");
+      if (e->check) {
+        if (e->last && e->probe_is_check) {
+          c.last_ok = e->last->ok;
+          c.last_reason = e->last->reason;
+          c.galera = e->last->galera;
         }
       } else {
-        x.state = ServerState::Up;
-        x.reason = e->readmitted_at ? "no check configured; re-admitted after a TCP connect" : "no check configured";
+        c.last_ok = true;  // nothing to check: its state is all there is
       }
-      uint64_t weight = e->config.weight;
-      // HAProxy's agent "N%": a share of the configured weight.
-      if (e->agent_weight_percent) weight = std::min<uint64_t>(256, weight * *e->agent_weight_percent / 100);
-      x.weight = static_cast<uint32_t>(weight);
-      next.push_back(std::move(x));
+      c.mysql = pool.mysql;
+      c.pending = next[i].state == ServerState::Unknown;
+      candidates.push_back(std::move(c));
     }
-    std::optional<std::string> writer;
-    if (pool.single_writer) {
-      std::vector<WriterCandidate> candidates;
-      for (size_t i = 0; i < pool.servers.size(); ++i) {
-        const Entry* e = pool.servers[i];
-        WriterCandidate c;
-        c.name = e->server;
-        c.backup = e->config.backup;
-        c.usable = next[i].state == ServerState::Up && next[i].weight > 0;
-        c.unusable_reason = std::string(to_string(next[i].state)) +
-                            (next[i].reason.empty() ? "" : " (" + next[i].reason + ")");
-        if (e->check) {
-          if (e->last && e->probe_is_check) {
-            c.last_ok = e->last->ok;
-            c.last_reason = e->last->reason;
-            c.galera = e->last->galera;
-          }
-        } else {
-          c.last_ok = true;  // nothing to check: its state is all there is
-        }
-        c.mysql = pool.mysql;
-        c.pending = next[i].state == ServerState::Unknown;
-        candidates.push_back(std::move(c));
-      }
-      WriterChoice choice = choose_writer(candidates, pool.writer);
-      if (choice.writer) writer = candidates[*choice.writer].name;
-      if (writer != pool.writer) {
-        spdlog::log(writer ? spdlog::level::warn : spdlog::level::err, "health: {}: writer {} -> {}: {}", pool.name,
-                    pool.writer.value_or("none"), writer.value_or("none"), choice.reason);
-        changed = true;
-      }
-      pool.writer = writer;
-      pool.writer_reason = choice.reason;
+    WriterChoice choice = choose_writer(candidates, pool.writer);
+    if (choice.writer) writer = candidates[*choice.writer].name;
+    if (writer != pool.writer) {
+      spdlog::log(writer ? spdlog::level::warn : spdlog::level::err, "health: {}: writer {} -> {}: {}", pool.name,
+                  pool.writer.value_or("none"), writer.value_or("none"), choice.reason);
+      changed = true;
     }
-    for (size_t i = 0; i < pool.servers.size(); ++i) {
-      Entry* e = pool.servers[i];
-      Effective& x = next[i];
-      e->writer = writer && *writer == e->server;
-      // Standbys take nothing: the data plane's single-writer rule then finds exactly this writer.
-      if (pool.single_writer && !e->writer) x.weight = 0;
-      if (x.state != e->state) {
-        spdlog::log(x.state == ServerState::Down ? spdlog::level::warn : spdlog::level::info,
-                    "health: {}/{} {} -> {}: {}", e->service, e->server, to_string(e->state), to_string(x.state),
-                    x.reason);
-        e->since_ms = w;
-        changed = true;
-      }
-      if (x.weight != e->weight) changed = true;
-      e->state = x.state;
-      e->reason = std::move(x.reason);
-      e->weight = x.weight;
-    }
+    pool.writer = writer;
+    pool.writer_reason = choice.reason;
   }
-  if (changed) notify();
+  for (size_t i = 0; i < pool.servers.size(); ++i) {
+    Entry* e = pool.servers[i];
+    Effective& x = next[i];
+    e->writer = writer && *writer == e->server;
+    // Standbys take nothing: the data plane's single-writer rule then finds exactly this writer.
+    if (pool.single_writer && !e->writer) x.weight = 0;
+    changed = apply(*e, std::move(x), w) || changed;
+  }
+  return changed;
 }
 
 void HealthMonitor::notify() {

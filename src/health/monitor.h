@@ -40,6 +40,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <queue>
 #include <memory>
 #include <optional>
 #include <random>
@@ -111,8 +112,20 @@ class HealthMonitor {
   void on_observation(Entry& e, uint64_t generation, Observation obs);
   void eject(Entry& e, const std::string& why, SteadyTime now);
   void schedule_next(Entry& e, SteadyTime now);
+  // Sets when `e` is next due (nullopt: not scheduled) and queues it.
+  void set_next(Entry& e, std::optional<SteadyTime> at);
+  void rebuild_schedule();
   // Recomputes every server's state in effect and the writers; notifies on change.
   void recompute();
+  // The same for one server: its own state, or its whole pool when the pool has a writer to
+  // choose. A check result costs this, not a pass over every server.
+  void recompute(Entry& e);
+  bool recompute_pool(ServiceState& pool);
+  struct Effective;
+  // The state in effect of one server, before the writer choice.
+  static Effective effective(const Entry& e);
+  // Takes `x` as the server's state in effect; true if its state or weight changed.
+  static bool apply(Entry& e, Effective x, int64_t wall_ms);
   void notify();
   void arm();
   int64_t wall() const;
@@ -126,6 +139,16 @@ class HealthMonitor {
   std::shared_ptr<const config::Config> config_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Entry>> entries_;
   std::vector<ServiceState> services_;
+  // When each entry is next due: a min-heap of (time, entry, the entry's schedule
+  // generation); an item whose generation is not the entry's current one is stale and
+  // dropped when it reaches the top. Rebuilt whenever entries are replaced (configure).
+  struct Due {
+    SteadyTime at;
+    Entry* entry;
+    uint64_t generation;
+    bool operator>(const Due& o) const { return at > o.at; }
+  };
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> schedule_;
   std::function<void()> on_change_;
   bool notify_pending_ = false;
   bool stopped_ = false;
