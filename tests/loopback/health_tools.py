@@ -11,21 +11,6 @@ import tcp_tools
 from harness import fail, tempdir, wait_for
 from tcp_tools import ProxyDaemon
 
-HEALTH_CONFIG = """
-cluster:
-  name: loopback
-  mode: standalone
-{sections}
-admin:
-  socket: {socket}
-proxy:
-  workers: {workers}
-  access_log: {access_log}
-logging:
-  level: info
-"""
-
-
 class HealthDaemon(ProxyDaemon):
     """hafrontd with `checks`, `vips` and `alerts` sections besides the services (each a YAML
     text without its section header, or empty)."""
@@ -42,8 +27,7 @@ class HealthDaemon(ProxyDaemon):
                            ("alerts", self.alerts)):
             if body.strip():
                 sections += "%s:\n%s" % (name, body if body.endswith("\n") else body + "\n")
-        self.write_config(raw=HEALTH_CONFIG.format(sections=sections, socket=self.socket, workers=self.workers,
-                                                  access_log=self.access_log))
+        self.write_sections(sections)
 
     def health(self, service):
         return self.service(service)["health"]

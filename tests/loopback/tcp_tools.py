@@ -190,8 +190,7 @@ TCP_CONFIG = """
 cluster:
   name: loopback
   mode: standalone
-services:
-{services}
+{sections}
 admin:
   socket: {socket}
 proxy:
@@ -217,8 +216,12 @@ class ProxyDaemon(Daemon):
         self.set_services(services)
 
     def set_services(self, services):
-        self.write_config(raw=TCP_CONFIG.format(services=services, socket=self.socket, workers=self.workers,
-                                                access_log=self.access_log))
+        self.write_sections("services:\n" + services)
+
+    def write_sections(self, sections):
+        """Writes the config: `sections` (top-level YAML) in the loopback frame."""
+        self.write_config(raw=TCP_CONFIG.format(sections=sections.rstrip("\n"), socket=self.socket,
+                                                workers=self.workers, access_log=self.access_log))
 
     def argv(self):
         if _isolated:
