@@ -17,7 +17,8 @@
 #            sizes, ~1e-3 expected for 25 M states); passes like safe
 #   bitstate supertrace search (one bit per state; states whose hash collides are skipped):
 #            passes if no violation is found; it is a partial search, printed as such with
-#            SPIN's hash factor
+#            SPIN's hash factor. QUOTA=N among the defines stops it after N minutes (pan -QN),
+#            printed as such too
 #   caught   passes only if SPIN finds a counterexample to the property itself (not a model
 #            bound) and its replay ends in the monitor's assertion
 #
@@ -32,14 +33,16 @@ here="$(cd "$(dirname "$0")" && pwd)"
 RUNS=(
   "moves|safe|yes|-DFAULTS=0 -DFENCES=0 -DSILENCES=0 -DMOVES=2 -DSLIPS=0"
   "power-off-fence|safe|yes|-DFAULTS=1 ONLY=CRASHES -DFENCES=1 -DSILENCES=0 -DMOVES=0 -DSLIPS=1"
-  "daemon-pause|hc|yes|-DFAULTS=1 ONLY=DPAUSES -DFENCES=0 -DSILENCES=0 -DMOVES=0 -DSLIPS=0"
+  "daemon-pause|hc|full|-DFAULTS=1 ONLY=DPAUSES -DFENCES=0 -DSILENCES=0 -DMOVES=0 -DSLIPS=0"
   "moves-free-order|bitstate|full|-DFREE_ORDER -DFAULTS=0 -DFENCES=0 -DSILENCES=0 -DMOVES=2 -DSLIPS=0"
   "caught-no-handshake|caught|yes|-DNO_HANDSHAKE -DFREE_ORDER -DFAULTS=0 -DFENCES=0 -DSILENCES=0 -DMOVES=2 -DSLIPS=0"
   "caught-new-owner-only|caught|yes|-DNEW_OWNER_ONLY -DFREE_ORDER -DFAULTS=0 -DFENCES=0 -DSILENCES=0 -DMOVES=2 -DSLIPS=0"
+  "caught-renew-unsynced|caught|yes|-DRENEW_UNSYNCED -DFAULTS=1 ONLY=FLAPS -DFENCES=0 -DSILENCES=0 -DMOVES=0 -DSLIPS=0"
   "cut|safe|full|-DFAULTS=1 ONLY=CUTS -DFENCES=0 -DSILENCES=0 -DMOVES=0 -DSLIPS=0"
   "node-pause|safe|full|-DFAULTS=1 ONLY=NPAUSES -DFENCES=0 -DSILENCES=0 -DMOVES=0 -DSLIPS=0"
   "kill|safe|full|-DFAULTS=1 ONLY=KILLS -DFENCES=0 -DSILENCES=0 -DMOVES=0 -DSLIPS=0"
   "all-faults|safe|full|-DFAULTS=1 -DFENCES=1 -DSILENCES=1 -DMOVES=1 -DSLIPS=1"
+  "flap|bitstate|full|-DFAULTS=1 ONLY=FLAPS -DFLAPNODES=1 -DFENCES=0 -DSILENCES=0 -DMOVES=0 -DSLIPS=0 QUOTA=4"
   "caught-hold-members-only|caught|full|-DHOLD_MEMBERS_ONLY -DFREE_ORDER -DFAULTS=1 ONLY=CUTS -DFENCES=0 -DSILENCES=0 -DMOVES=1 -DSLIPS=0"
   "caught-margin-0|caught|full|-DMARGIN=0 -DFREE_ORDER -DFAULTS=1 ONLY=DPAUSES -DFENCES=0 -DSILENCES=0 -DMOVES=0 -DSLIPS=2"
   "caught-renew-self|caught|full|-DRENEW_SELF -DFAULTS=1 ONLY=CUTS -DFENCES=0 -DSILENCES=0 -DMOVES=0 -DSLIPS=0"
@@ -79,9 +82,10 @@ defines() {
     case "$d" in
       ONLY=*)
         local kind
-        for kind in CRASHES KILLS DPAUSES NPAUSES CUTS; do
+        for kind in CRASHES KILLS DPAUSES NPAUSES CUTS FLAPS; do
           case ",${d#ONLY=}," in *",$kind,"*) ;; *) out="$out -D$kind=0" ;; esac
         done ;;
+      QUOTA=*) ;;
       *) out="$out $d" ;;
     esac
   done
@@ -94,13 +98,14 @@ for r in "${selected[@]}"; do
   IFS='|' read -r name kind _ raw <<<"$r"
   # shellcheck disable=SC2207
   defs=($(defines "$raw"))
+  quota="$(sed -n 's/.*QUOTA=\([0-9]*\).*/\1/p' <<<"$raw")"
   t0=$SECONDS
   rm -f pan pan.* lease.pml.trail
   if ! spin -a "${defs[@]}" lease.pml >spin.log 2>&1; then
     cat spin.log; echo "FAIL $name: spin -a failed"; failures=$((failures + 1)); continue
   fi
   case "$kind" in
-    bitstate) store="-DBITSTATE"; panargs="-w28 -k3" ;;
+    bitstate) store="-DBITSTATE"; panargs="-w28 -k3${quota:+ -Q$quota}" ;;
     hc)       store="-DHC4"; panargs="-w27" ;;
     *)        store="-DCOLLAPSE"; panargs="-w26" ;;
   esac
@@ -122,7 +127,7 @@ for r in "${selected[@]}"; do
     bitstate)
       hf="$(sed -n 's/^hash factor: \([0-9.e+]*\).*/\1/p' <<<"$out" | head -1)"
       if [ "$rc" = 0 ] && [ "$errors" = 0 ] && ! grep -q "max search depth too small\|out of memory" <<<"$out"; then
-        ok=1; note="partial (bitstate, hash factor ${hf:-?}), no violation"
+        ok=1; note="partial (bitstate, hash factor ${hf:-?}$(grep -q "Time limit" <<<"$out" && echo ", stopped after $quota min")), no violation"
       else ok=""; fi ;;
     caught)
       if [ "${errors:-0}" -ge 1 ] && [ -f lease.pml.trail ] && spin -t "${defs[@]}" lease.pml 2>&1 | grep -q "assert(0)"; then

@@ -13,15 +13,18 @@
  *   - three nodes, one leased VIP, a table owner, a coordinator (lowest-id member that is
  *     not silent) that assigns the VIP and fences lost or silent nodes;
  *   - Corosync: one ordered stream. A configuration change (CF) is installed by each group
- *     of nodes that can talk, at any time after a fault, with extended virtual synchrony
- *     (below). Quorum: a majority of the three Corosyncs (votes are Corosync's, not the
- *     daemons'). CPG members are the live daemons of the group;
+ *     of nodes that can talk, at any time after a fault (but a flapping node installs
+ *     none until the merge, FAULTS), with extended virtual synchrony (below). Quorum: a
+ *     majority of the three Corosyncs (votes are Corosync's, not the daemons'). CPG
+ *     members are the live daemons of the group;
  *   - state messages with the sender's holding flag and table version; an ack entry for
  *     every state a member delivers (the implementation sends it at once for a holder's
  *     state and in the next state otherwise), renewal from the newest own state acknowledged so that, with this
  *     node, a majority of the configured nodes has it (nodes proven down count), only
- *     while quorate and not silent; renewal from the own state delivered back when nobody
- *     else is needed (the others fenced);
+ *     while quorate, not silent and synced (every member's table offer of the current
+ *     configuration is in; at that moment evaluate() runs first, then the renewal);
+ *     renewal from the own state delivered back when nobody else is needed (the others
+ *     fenced), under the same conditions;
  *   - attestation (lease_expired) after lease + margin without a state of the node on the
  *     attester's own clock, the clock started over at every membership change for members
  *     and for nodes that were not members; validity (the view and seq check) decided
@@ -34,17 +37,25 @@
  *     when its latest state says so, or when it was assigned the VIP and has not sent a
  *     state since that was at the table version of the deciding node (states carry the
  *     version; a node sends one after every assign); the table offers after a
- *     configuration change carry the lost nodes that may hold it;
+ *     configuration change carry the lost nodes that may hold it; while the table sync
+ *     of a configuration is in progress a node keeps what it holds (evaluate():
+ *     `if (may_hold && !synced_) return;`);
  *   - acquire sets the kernel lease to the node's lease; release expires it first; a
  *     daemon that starts expires whatever its previous life left in the kernel.
  *
  * FAULTS (at most FAULTS of them in a run, any order, any time): power-off of a node;
  * kill -9 of a daemon (it restarts later as a fresh member; the kernel keeps the last
  * expiry meanwhile); SIGSTOP of a daemon or of the whole node (daemon and Corosync), and
- * SIGCONT; a node cut off, and healed. The coordinator may fence (power off) a lost or
- * silent node (FENCES); any member may declare any other silent at any time (SILENCES),
- * which over-approximates the liveness timeout; the coordinator may move the VIP between
- * live members (MOVES).
+ * SIGCONT; a node cut off, and healed; a link flap (FLAPS): one node cut off long enough
+ * for the others to install a configuration without it (and to attest, prove and move the
+ * VIP), while its own Corosync installs none (its configuration is broken: it sends
+ * nothing and receives nothing new; its daemon keeps its membership, its table and what
+ * it holds, and its kernel lease runs out), then the link comes back and the rings merge
+ * into one configuration of all of them, in which the flapped node sees every other member
+ * leave and join again at once (FLAPNODES: the nodes that may flap). The coordinator may
+ * fence (power off) a lost or silent node (FENCES); any member may declare any other
+ * silent at any time (SILENCES), which over-approximates the liveness timeout; the
+ * coordinator may move the VIP between live members (MOVES).
  *
  * TIME. Global time advances in ticks. Each clock reads local = global + off, 0 <= off <=
  * DRIFT, never backwards (CLOCK_BOOTTIME): in a tick a clock advances by 1, or (at most
@@ -61,7 +72,8 @@
  * them (either). Then the CF. Nobody sends in a configuration that is broken.
  *
  * VARIANTS (-D), each a rule taken out. A sound check must catch each; model/check.sh
- * catches NO_HANDSHAKE and NEW_OWNER_ONLY (with FREE_ORDER), not yet the others within
+ * catches NO_HANDSHAKE and NEW_OWNER_ONLY (with FREE_ORDER) and RENEW_UNSYNCED (with
+ * FLAPS), not yet the others within
  * the budgets that complete (doc/lease-safety.md, "Status of the model check"):
  *   RENEW_SELF         renew from one's own state delivered back, not from acks
  *   PROOF_OWN          a proof completes on one attestation
@@ -77,6 +89,10 @@
  *                      replaces (as implemented until this model, with FREE_ORDER, found
  *                      the owner of the first of two moves taking the VIP on its own
  *                      stale assign while the second assignee took it too)
+ *   RENEW_UNSYNCED     renew from acks while the table sync of a new configuration is in
+ *                      progress (as implemented until the chaos suite found it: a holder
+ *                      back from a link flap its own ring never saw renewed from the new
+ *                      members' acks while the others' holder answered too)
  * and FREE_ORDER takes out the search's lowest-id-first delivery reduction (below).
  */
 
@@ -125,6 +141,12 @@
 #ifndef CUTS
 #define CUTS 1
 #endif
+#ifndef FLAPS
+#define FLAPS 1
+#endif
+#ifndef FLAPNODES
+#define FLAPNODES 7      /* the nodes whose link may flap (a bit each) */
+#endif
 #ifndef INSTALL_LAG
 #define INSTALL_LAG 1    /* ticks a broken configuration may last before the next is installed */
 #endif
@@ -159,6 +181,8 @@ byte qn;
 
 /* The world. */
 byte net;                 /* 0 all connected; 1..N: node net-1 cut off */
+byte flp;                 /* 0, or 1..N: node flp-1's link flaps: its Corosync installs no
+                           * configuration of its own until the rings merge */
 byte nf, nfence, nsil, nmove, nslip;
 bit up[N];                /* powered */
 bit cp[N];                /* Corosync stopped (node SIGSTOP) */
@@ -192,7 +216,7 @@ byte ack[N * N];          /* ack[a*N+m]: rem of a's state m acked last (a's cloc
 byte att[N * N];          /* att[a*N+m]: members with a valid attestation about m */
 
 /* Scratch, zeroed after use so it never tells states apart. */
-byte i, j, x, y, g, t, v, c, h, ty, tj, tg, tt;
+byte i, j, x, y, g, t, v, c, h, rs, ty, tj, tg, tt;
 
 #define BIT(s, b)   (((s) >> (b)) & 1)
 #define CNT(s)      (BIT(s, 0) + BIT(s, 1) + BIT(s, 2))
@@ -202,9 +226,21 @@ byte i, j, x, y, g, t, v, c, h, ty, tj, tg, tt;
 #define CORO(a)     (up[a] && !cp[a])                 /* its Corosync runs */
 #define RUN(a)      (CORO(a) && !dd[a] && !dp[a])     /* its daemon runs */
 #define BROKEN(a)   BIT(brk, a)
+/* The flapping node while it is cut off: its configuration is broken (it neither sends
+ * nor receives) but it installs none; only the merge ends it. */
+#define FLAPPED     (flp != 0 && net == flp -> (1 << (flp - 1)) : 0)
+#define INST(a)     (CORO(a) && BROKEN(a) && qn < QMAX && !BIT(FLAPPED, a))
 #define CANSEND(a)  (RUN(a) && !BROKEN(a) && BIT(mem[a], a) && qn < QMAX - RESERVE)
 #define SYNCED(a)   (((syn[a] | sil[a]) & mem[a]) == mem[a])
 #define ME_OK(a)    (quo[a] && BIT(mem[a], a) && !BIT(sil[a], a) && !BIT(lexp[a], a))
+/* try_renew() runs only once the node has the table of the current membership (and
+ * evaluate() has released what that table does not give it); RENEW_UNSYNCED: as before
+ * the fix, also while the table sync is in progress. */
+#ifdef RENEW_UNSYNCED
+#define RENEW_OK(a) ME_OK(a)
+#else
+#define RENEW_OK(a) (ME_OK(a) && SYNCED(a))
+#endif
 #define PROVEN(a, m) BIT(fen[a] | lexp[a], m)
 #ifdef HOLD_MEMBERS_ONLY
 #define CLR1(a, m)  ((m) == (a) || !BIT(hld[a], m) || !BIT(mem[a], m) || PROVEN(a, m))
@@ -234,7 +270,7 @@ inline topo() {
            tj++
         :: else -> break
         od;
-        if :: ring[ty] != tg || cpgm[ty] != tt -> brk = brk | (1 << ty) :: else -> skip fi
+        if :: ring[ty] != tg || cpgm[ty] != tt || flp == ty + 1 -> brk = brk | (1 << ty) :: else -> skip fi
      :: else -> skip
      fi;
      ty++
@@ -301,10 +337,11 @@ inline expire(a) { nl[a] = 0; lease[a] = 0 }
 inline sendst(a) { if :: CANSEND(a) -> put(ST, a, held[a], ver[a], 0, 0, 0); hb[a] = 0 :: else -> skip fi }
 
 /* try_renew(): from the acks (rule: with this node, a majority of the configured nodes;
- * nodes proven down by a fence count). With three nodes one ack is needed, or none. */
+ * nodes proven down by a fence count). With three nodes one ack is needed, or none. Only
+ * once synced (RENEW_OK). */
 inline renew(a) {
   if
-  :: ME_OK(a) && CNT(fen[a] & ~mem[a]) == 0 ->
+  :: RENEW_OK(a) && CNT(fen[a] & ~mem[a]) == 0 ->
      v = 0; j = 0;
      do
      :: j < N -> if :: j != a && BIT(mem[a], j) && !BIT(sil[a], j) && ack[a * N + j] > v -> v = ack[a * N + j]
@@ -379,7 +416,7 @@ inline effect(a, e) {
            :: else -> skip fi
 #else
         /* Nobody else needed (the others proven down): its own state, delivered back. */
-        if :: q[e].k == ST && ME_OK(a) && CNT(fen[a] & ~mem[a]) >= 1 && q[e].r > nl[a] ->
+        if :: q[e].k == ST && RENEW_OK(a) && CNT(fen[a] & ~mem[a]) >= 1 && q[e].r > nl[a] ->
               nl[a] = q[e].r; if :: held[a] -> lease[a] = nl[a] :: else -> skip fi
            :: else -> skip fi
 #endif
@@ -396,7 +433,7 @@ inline effect(a, e) {
            :: else -> skip fi;
         /* The best offer becomes the table once every member's offer is in (later
          * offers of this configuration change nothing). */
-        if :: !h && SYNCED(a) -> own[a] = bown[a]; ver[a] = bver[a] :: else -> skip fi;
+        if :: !h && SYNCED(a) -> own[a] = bown[a]; ver[a] = bver[a]; rs = 1 :: else -> skip fi;
         h = 0
      :: else -> skip
      fi
@@ -434,7 +471,9 @@ inline effect(a, e) {
   :: q[e].k == FN ->
      if :: !(BIT(mem[a], q[e].a1) && !BIT(sil[a], q[e].a1)) -> fen[a] = fen[a] | (1 << q[e].a1) :: else -> skip fi
   :: q[e].k == CF ->
-     h = q[e].a1 & ~mem[a] & ~(1 << a);          /* joined: fresh members */
+     /* joined: fresh members. A node whose own ring never broke while the others' did (a
+      * flap, a3) sees every other member leave and join again at once. */
+     h = (BIT(q[e].a3, a) -> q[e].a1 & ~(1 << a) : q[e].a1 & ~mem[a] & ~(1 << a));
      hld[a] = hld[a] & ~h; lexp[a] = lexp[a] & ~h; fen[a] = fen[a] & ~h; sil[a] = sil[a] & ~h;
      j = 0;
      do
@@ -452,7 +491,10 @@ inline effect(a, e) {
      sendst(a)
   fi;
   x = 0;
-  evaluate(a)
+  evaluate(a);
+  /* On sync completion: release what the table does not give it first, then renew from
+   * the acks gathered while the offers came in. */
+  if :: rs -> renew(a); rs = 0 :: else -> skip fi
 }
 
 /* Daemon a processes its next entry. */
@@ -521,10 +563,12 @@ inline install(s) {
   od;
   j = 0;
   printf("install ring %d cpg %d\n", g, t);
-  q[qn].k = CF; q[qn].f = s; q[qn].a1 = t; q[qn].a2 = (CNT(g) >= MAJ); q[qn].a3 = 0; q[qn].a4 = 0;
+  /* The rings merge: the flapping node is in this configuration, its first since the flap. */
+  if :: flp != 0 && BIT(g, flp - 1) -> h = 1 << (flp - 1); flp = 0 :: else -> h = 0 fi;
+  q[qn].k = CF; q[qn].f = s; q[qn].a1 = t; q[qn].a2 = (CNT(g) >= MAJ); q[qn].a3 = h; q[qn].a4 = 0;
   q[qn].a5 = 0; q[qn].r = 0; q[qn].need = t; q[qn].done = 0;
   qn++;
-  g = 0; t = 0;
+  g = 0; t = 0; h = 0;
   compact();
   topo()
 }
@@ -532,6 +576,7 @@ inline install(s) {
 /* A node powers off: nothing of it runs or answers; nothing waits for it. */
 inline poweroff(a) {
   up[a] = 0; lease[a] = 0;
+  if :: flp == a + 1 -> flp = 0 :: else -> skip fi;
   c = 0;
   do
   :: c < qn -> q[c].need = q[c].need & ~(1 << (a)); c++
@@ -597,14 +642,14 @@ inline age(a, s) {
 #define SIL1(a, m)  ((a) != (m) && BIT(mem[a], m) && !BIT(sil[a], m))
 /* Time waits for what must happen first: a running daemon of an intact configuration
  * processes what was sent (within DELAY ticks) and sends its heartbeat. */
-#define URGENT(a)   (CORO(a) && BROKEN(a) && qn < QMAX && bage >= INSTALL_LAG || RUN(a) && !BROKEN(a) && (PENDING(a) || CANSEND(a) && (hb[a] >= 1 || !offd[a] || fo[a] || \
+#define URGENT(a)   (INST(a) && bage >= INSTALL_LAG || RUN(a) && !BROKEN(a) && (PENDING(a) || CANSEND(a) && (hb[a] >= 1 || !offd[a] || fo[a] || \
                      ATT1(a, 0) || ATT1(a, 1) || ATT1(a, 2) || \
                      LEADS(a) && !pas[a] && (own[a] == NONE || PROVEN(a, own[a])) && (NEW1(a, 0) || NEW1(a, 1) || NEW1(a, 2)))))
 
 inline tick() {
   atomic {
     !URGENT(0) && !URGENT(1) && !URGENT(2) ->
-    if :: brk != 0 && bage < INSTALL_LAG -> bage++ :: brk == 0 -> bage = 0 :: else -> skip fi;
+    if :: (brk & ~FLAPPED) != 0 && bage < INSTALL_LAG -> bage++ :: (brk & ~FLAPPED) == 0 -> bage = 0 :: else -> skip fi;
     if
     :: age(0, 1); age(1, 1); age(2, 1)
     SLIP(0, 0) SLIP(0, 2) SLIP(1, 0) SLIP(1, 2) SLIP(2, 0) SLIP(2, 2)
@@ -649,7 +694,7 @@ inline tick() {
        :: a != 2 && BIT(mem[a], 2) && !BIT(sil[a], 2) -> y = 2 \
        fi; \
        nsil++; printf("%d declares %d silent\n", a, y); put(SL, a, y, 0, 0, 0, 0); y = 0; compact() } \
-  :: atomic { CORO(a) && BROKEN(a) && qn < QMAX -> install(a) }
+  :: atomic { INST(a) -> install(a) }
 
 /* Faults. Listed before everything else in the loop: the depth-first search tries the
  * first option first, so it explores faults early instead of after every fault-free run
@@ -665,7 +710,16 @@ inline tick() {
   :: atomic { NPAUSES && nf < FAULTS && RUN(a) -> nf++; printf("FAULT pause node %d\n", a); cp[a] = 1; dp[a] = 1; topo() } \
   :: atomic { up[a] && cp[a] -> printf("resume node %d\n", a); cp[a] = 0; dp[a] = 0; topo() }
 
-#define NET(s) :: atomic { CUTS && nf < FAULTS && net != s -> nf++; printf("FAULT net %d\n", s); net = s; topo() }
+#define NET(s) :: atomic { CUTS && nf < FAULTS && flp == 0 && net != s -> nf++; printf("FAULT net %d\n", s); net = s; topo() }
+/* The others whose Corosync runs have installed a configuration without a. */
+#define OUT1(a, j)  ((j) == (a) || !CORO(j) || !BIT(ring[j], a))
+#define WITHOUT(a)  (OUT1(a, 0) && OUT1(a, 1) && OUT1(a, 2))
+/* A link flap of node a: cut off long enough for the others to install a configuration
+ * without it (and attest, prove, move), while its own Corosync installs none; then the
+ * link comes back and the rings merge into one configuration (install clears flp). */
+#define FLAP(a) :: atomic { FLAPS && BIT(FLAPNODES, a) && nf < FAULTS && net == 0 && flp == 0 && CORO(a) -> nf++; \
+                            printf("FAULT flap %d\n", a); net = a + 1; flp = a + 1; topo() }
+#define FLAPEND :: atomic { flp != 0 && net == flp && WITHOUT(flp - 1) -> printf("flap %d: link back\n", flp - 1); net = 0; topo() }
 
 init {
   atomic {
@@ -688,10 +742,14 @@ init {
   do
   F(0) F(1) F(2)
   NET(0) NET(1) NET(2) NET(3)
+  FLAP(0) FLAP(1) FLAP(2)
   :: tick()
   A(0)
   A(1)
   A(2)
+  /* Last: the search first follows the others' protocol during a flap (the proof and the
+   * move take a few ticks), then tries the merge in each of those states. */
+  FLAPEND
   od
 }
 
