@@ -1,8 +1,10 @@
 """Starting a hafront cluster in the test bed: one real Corosync per node (its config
 rendered by `hafrontctl corosync-conf` from the same YAML), then one hafrontd per node,
 all running that one config file."""
+import atexit
 import os
 import re
+import shutil
 import subprocess
 
 from daemons import HAFRONTCTL, Hafront, check, wait_for
@@ -28,8 +30,44 @@ def start_corosync(bed, cfg, node):
     # Corosync's pid file is /run/corosync.pid, hard-coded: give each node its own /run.
     run = os.path.join(bed.dir, node.name + "-run")
     os.makedirs(run, exist_ok=True)
-    return node.spawn(["corosync", "-f", "-c", corosync_conf(bed, cfg, node)],
+    proc = node.spawn(["corosync", "-f", "-c", corosync_conf(bed, cfg, node)],
                       log_path=os.path.join(bed.dir, node.name + "-corosync.log"), binds={"/run": run})
+    _started.append(proc.pid)
+    return proc
+
+
+# Every Corosync a test started: what they leave in /dev/shm is removed at exit (the test
+# bed has stopped them by then; the ones still running are left alone).
+_started = []
+atexit.register(lambda: cleanup_shm(_started))
+
+
+def cleanup_shm(pids):
+    """Remove what Corosync leaves in /dev/shm when it is killed (libqb's IPC rings,
+    qb-<corosync pid>-<client pid>-*, about 3 MB per client, and its 8 MB blackbox,
+    qb-corosync-<pid>-blackbox-*), for those of pids that are gone. Returns the pids
+    cleaned; the others are left for a later call."""
+    gone = [p for p in pids if not os.path.exists("/proc/%d" % p)]
+    if not gone:
+        return []
+    want = {str(p) for p in gone}
+    try:
+        entries = os.listdir("/dev/shm")
+    except OSError:
+        return []
+    for e in entries:
+        parts = e.split("-")
+        if (len(parts) >= 3 and parts[0] == "qb" and parts[1] in want) or \
+                (len(parts) >= 4 and parts[:2] == ["qb", "corosync"] and parts[2] in want):
+            path = os.path.join("/dev/shm", e)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+    return gone
 
 
 def start_cluster(bed, config_text):

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fence_peers"))
 
 import daemons  # noqa: E402
-from corosync_cluster_lib import start_cluster, start_corosync  # noqa: E402
+from corosync_cluster_lib import cleanup_shm, start_cluster, start_corosync  # noqa: E402,F401 (cleanup_shm: for chaos.py)
 from daemons import Hafront  # noqa: E402
 
 BACKEND_PORT = 8080
@@ -422,34 +422,6 @@ class HafrontCluster:
 
     def power_off_events(self, name, since_mono):
         return [e for e in self.peers.power_events(name) if e["to"] == "off" and e["mono_killed"] >= since_mono]
-
-
-def cleanup_shm(pids):
-    """Remove what Corosync leaves in /dev/shm when it is killed (libqb's IPC rings,
-    qb-<corosync pid>-<client pid>-*, about 3 MB per client, and its 8 MB blackbox,
-    qb-corosync-<pid>-blackbox-*), for those of pids that are gone. Returns the pids
-    cleaned; the others are left for a later call."""
-    gone = [p for p in pids if not os.path.exists("/proc/%d" % p)]
-    if not gone:
-        return []
-    want = {str(p) for p in gone}
-    try:
-        entries = os.listdir("/dev/shm")
-    except OSError:
-        return []
-    for e in entries:
-        parts = e.split("-")
-        if (len(parts) >= 3 and parts[0] == "qb" and parts[1] in want) or \
-                (len(parts) >= 4 and parts[:2] == ["qb", "corosync"] and parts[2] in want):
-            path = os.path.join("/dev/shm", e)
-            if os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-    return gone
 
 
 # ------------------------------------------------------------------------------ binaries, logs
