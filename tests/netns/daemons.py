@@ -32,7 +32,9 @@ def check(cond, msg):
     print("ok: " + msg, flush=True)
 
 
-def wait_for(pred, timeout=5.0, what="condition", interval=0.01):
+def wait_for(pred, timeout=5.0, what="condition", interval=0.01, error=None):
+    """pred()'s first true value within timeout; else the test fails, or `error` (an
+    exception class) is raised for callers that go on."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -40,7 +42,10 @@ def wait_for(pred, timeout=5.0, what="condition", interval=0.01):
         if last:
             return last
         time.sleep(interval)
-    fail("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+    msg = "timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last)
+    if error is not None:
+        raise error(msg)
+    fail(msg)
 
 
 class Hafront:

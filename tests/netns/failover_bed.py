@@ -130,14 +130,8 @@ def pct(values, p):
 
 
 def wait_until(pred, timeout, what, interval=0.02):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(interval)
-    raise TimeoutError("timed out after %.0f s waiting for %s (last: %r)" % (timeout, what, last))
+    """daemons.wait_for that raises TimeoutError rather than failing the test."""
+    return daemons.wait_for(pred, timeout, what, interval, error=TimeoutError)
 
 
 # ------------------------------------------------------------------------------ client side
