@@ -152,28 +152,6 @@ def tcp_listener(address="127.0.0.1", port=0):
     return backend_on(address, port, lambda conn, backend: None)
 
 
-def _bound_backend(address, port, handler):
-    import socket
-    b = tcp_tools.Backend.__new__(tcp_tools.Backend)
-    b.handler = handler
-    b.sock = socket.socket()
-    b.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    b.sock.bind((address, port))
-    b.port = b.sock.getsockname()[1]
-    b.sock.listen(64)
-    b.accepted = 0
-    b.records = []
-    b.lock = threading.Lock()
-    b.closed_conns = 0
-    b._stop = False
-    b._thread = threading.Thread(target=b._run, daemon=True)
-    b._thread.start()
-    tcp_tools._backends.append(b)
-    return b
-
-
 def backend_on(address, port, handler):
     """A tcp_tools.Backend bound to `address` (127.0.0.1 or another loopback address)."""
-    if address == "127.0.0.1":
-        return tcp_tools.Backend(handler, port=port)
-    return _bound_backend(address, port, handler)
+    return tcp_tools.Backend(handler, port=port, address=address)

@@ -48,13 +48,14 @@ def free_port():
 
 
 class Backend:
-    """A threaded TCP server on 127.0.0.1 that runs `handler(conn, backend)` per connection."""
+    """A threaded TCP server on 127.0.0.1 (or another loopback `address`) that runs
+    `handler(conn, backend)` per connection."""
 
-    def __init__(self, handler, port=None, backlog=64):
+    def __init__(self, handler, port=None, backlog=64, address="127.0.0.1"):
         self.handler = handler
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port or 0))
+        self.sock.bind((address, port or 0))
         self.port = self.sock.getsockname()[1]
         self.sock.listen(backlog)
         self.accepted = 0
