@@ -232,11 +232,13 @@ class LinuxNetOps final : public NetOps {
   }
 
   size_t destroy_sockets(const config::Address& address, std::string& error) override {
-    // 1. Dump the TCP sockets of the address's family, all states but LISTEN.
+    // 1. Dump the TCP sockets of the address's family that a process may still use: all
+    //    states but LISTEN and TIME_WAIT (a closed connection's remains: a busy VIP has
+    //    thousands, and destroying them one round trip each only delays the release).
     inet_diag_req_v2 req{};
     req.sdiag_family = static_cast<uint8_t>(family_of(address));
     req.sdiag_protocol = IPPROTO_TCP;
-    req.idiag_states = 0xfff & ~(1u << TCP_LISTEN);
+    req.idiag_states = 0xfff & ~((1u << TCP_LISTEN) | (1u << TCP_TIME_WAIT));
     if (int err = nl_send_simple(diag_.get(), SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, &req, sizeof req); err < 0) {
       error = std::string("cannot list sockets: ") + nl_geterror(err);
       return 0;
