@@ -148,6 +148,7 @@ class ClusterManager {
     bool silent = false;
     bool proven_down = false;
     Departure departure = Departure::None;
+    bool daemon_died = false;  // it left the group because its daemon died (its node stays)
     bool seen_state = false;
     std::string digest;
     bool standby = false;

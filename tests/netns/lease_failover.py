@@ -130,11 +130,19 @@ with netns.TestBed(nodes=3, mgmt=True) as bed:
         check(first_other >= last_old, "%s: %s answered only after %s went silent" % (what, new, old))
         check(move_ms >= (LEASE + MARGIN) * 1000 - 150 or what == "link cut",
               "%s: the survivor waited for the lease to run out (%.0f ms)" % (what, move_ms))
-        # A killed daemon leaves the CPG group at once, so its node is fenced at once too; the
-        # simulated BMC powers off in about 0.4 s, faster than a real one. A power-off before
-        # the lease (+ margin) ran out stalls the ring (the dead node's Corosync is gone), and
-        # the fence may then win. Otherwise the takeover must come from the lease proof.
+        # A killed daemon leaves the CPG group at once; the fence of its node waits for lease
+        # + margin + 2 heartbeats (doc/fencing.md), so the lease proof comes first and the
+        # survivor answers before the node is powered off. For the other faults the fence
+        # may start at once (the simulated BMC powers off in ~0.4 s, faster than a real one):
+        # a power-off before the lease (+ margin) ran out stalls the ring and the fence may
+        # win. Otherwise the takeover must come from the lease proof.
         off = [e for e in peers.power_events(old, since=t_wall) if e["to"] == "off"]
+        if what == "daemon kill -9":
+            off = wait_for(lambda: [e for e in peers.power_events(old, since=t_wall) if e["to"] == "off"], 30,
+                           "%s to be powered off" % old)
+            check(off[0]["mono_killed"] > first_other,
+                  "%s: %s answered %.0f ms before %s was powered off (the fence waited for the lease proof)" %
+                  (what, new, (off[0]["mono_killed"] - first_other) * 1000, old))
         fence_first = bool(off) and off[0]["mono_killed"] < t0 + LEASE + MARGIN
         if fence_first and h[new].log_text().count(proof) == proofs_before[new]:
             print("    (%s: the background fence powered %s off %.0f ms after the fault, before its lease "
