@@ -283,27 +283,42 @@ std::optional<uint32_t> ClusterManager::fence_executor(uint32_t target) const {
 std::chrono::milliseconds ClusterManager::fence_delay(uint32_t target) const {
   using std::chrono::milliseconds;
   const auto& f = config_->cluster.fencing;
+  const Peer* p = peers_.count(target) ? &peers_.at(target) : nullptr;
+  const bool manual = manual_fence_.count(target) > 0;
   milliseconds delay{0};
-  if (const Peer* p = peers_.count(target) ? &peers_.at(target) : nullptr) {
-    if (const config::Node* n = config_->find_node(p->name)) delay += std::chrono::duration_cast<milliseconds>(n->fence_delay);
+  // The race delays decide which side of a split shoots first. A node whose daemon died
+  // (its Corosync said so) shoots nobody: there is no race, and no reason to wait.
+  if (!p || !p->daemon_died || manual) {
+    if (p) {
+      if (const config::Node* n = config_->find_node(p->name)) delay += std::chrono::duration_cast<milliseconds>(n->fence_delay);
+    }
+    if (f.random_delay.count() > 0) {
+      static thread_local std::mt19937_64 rng{std::random_device{}()};
+      delay += milliseconds{std::uniform_int_distribution<int64_t>(0, f.random_delay.count())(rng)};
+    }
+    // The node holding VIPs is fenced last, so in a two-node race it shoots first and the
+    // side that serves survives.
+    bool holds = std::any_of(owners_.begin(), owners_.end(), [&](const auto& kv) { return kv.second == target; });
+    if (holds) delay += std::chrono::duration_cast<milliseconds>(f.priority_delay);
   }
-  if (f.random_delay.count() > 0) {
-    static thread_local std::mt19937_64 rng{std::random_device{}()};
-    delay += milliseconds{std::uniform_int_distribution<int64_t>(0, f.random_delay.count())(rng)};
-  }
-  // The node holding VIPs is fenced last, so in a two-node race it shoots first and the
-  // side that serves survives.
-  bool holds = std::any_of(owners_.begin(), owners_.end(), [&](const auto& kv) { return kv.second == target; });
-  if (holds) delay += std::chrono::duration_cast<milliseconds>(f.priority_delay);
   // Only its daemon died and it gated VIPs with a lease: the members prove its leases out
   // within lease + margin without the fence (its kernel stops answering by itself). A
   // power-off before that kills its Corosync too, the ring stalls while it re-forms, and
   // the proof then waits behind the stall: the takeover would follow the fence (~1.1 s
-  // instead of ~0.65 s with a fast BMC, doc/fencing.md). Let the proof finish first.
-  const Peer* p = peers_.count(target) ? &peers_.at(target) : nullptr;
-  if (p && p->daemon_died && !p->leased.empty() && !p->lease_expired && !manual_fence_.count(target)) {
-    const auto& t = config_->cluster.timings;
-    delay += std::chrono::duration_cast<milliseconds>(t.lease + t.lease_margin + 2 * t.heartbeat_interval);
+  // instead of ~0.65 s with a fast BMC, doc/fencing.md). Let the proof finish first -
+  // when the others can renew a lease without it; otherwise (two nodes) the fence is what
+  // lets the survivor renew, and it must not wait.
+  if (p && p->daemon_died && !p->leased.empty() && !p->lease_expired && !manual) {
+    size_t others = 0, fenced = 0;
+    for (const auto& [id, q] : peers_) {
+      if (id == self_ || id == target) continue;
+      if (q.member && !q.silent) ++others;
+      else if (!q.member && q.proven_down) ++fenced;
+    }
+    if (others >= lease::acks_needed(config_->cluster.nodes.size(), fenced)) {
+      const auto& t = config_->cluster.timings;
+      delay += std::chrono::duration_cast<milliseconds>(t.lease + t.lease_margin + 2 * t.heartbeat_interval);
+    }
   }
   return delay;
 }
