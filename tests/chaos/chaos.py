@@ -153,6 +153,8 @@ class LogEvidence:
 
 
 class Chaos:
+    vips = VIPS   # name -> (address, prefer, failback)
+
     def __init__(self, bed, args, seed):
         self.bed = bed
         self.args = args
@@ -170,11 +172,11 @@ class Chaos:
         self.reported = set()
         self.failovers = []        # [kind, vip, victim, t0, limit, arp_ms, tcp_ms]
         self.proofs = {}
-        self.requests_ok = {v: 0 for v in VIPS}
-        self.requests_failed = {v: 0 for v in VIPS}
-        self.longest_outage = {v: (0.0, None) for v in VIPS}
-        self.last_ok = {v: None for v in VIPS}
-        self.pending_requests = {v: ([], []) for v in VIPS}
+        self.requests_ok = {v: 0 for v in self.vips}
+        self.requests_failed = {v: 0 for v in self.vips}
+        self.longest_outage = {v: (0.0, None) for v in self.vips}
+        self.last_ok = {v: None for v in self.vips}
+        self.pending_requests = {v: ([], []) for v in self.vips}
         self.analysed_until = None
         self.race_results = []
         self.quorum_release = []
@@ -206,8 +208,19 @@ class Chaos:
     # ------------------------------------------------------------------ setup
     def setup(self):
         bed = self.bed
-        self.cl = HafrontCluster(bed, driver="lease")
+        self.cl = self.make_cluster()
         self.cl.corosync_pids = self.corosync_pids_out   # main() cleans /dev/shm after them at exit
+        self.cl.start(self.config_text())
+        self.start_observers()
+        self.wait_steady("the first steady state")
+        self.analysed_until = time.monotonic() - 0.5
+        self.t_first_steady = self.analysed_until
+        self.event("steady: %s" % self.holders_text(), scheduled=False)
+
+    def make_cluster(self):
+        return HafrontCluster(self.bed, driver="lease")
+
+    def config_text(self):
         node_extra = {"n1": "fence_delay: %dms" % (N1_FENCE_DELAY * 1000)} if self.two_node else None
         fencing = "monitor_interval: 0s, timeout: 30s"
         if self.two_node:
@@ -219,24 +232,23 @@ class Chaos:
             extra = ("checks:\n  backend: {tcp: {}, interval: 200ms, timeout: 150ms, rise: 2, fall: 2}\n"
                      "services:\n  echo:\n    listen: [a:9000, b:9000]\n    mode: tcp\n    check: backend\n"
                      "    servers: [{name: local, address: 127.0.0.1:%d}]\n" % BACKEND_PORT)
-        cfg = hafront_config(self.cl.peers, self.names, VIPS, driver="lease", name="chaos", two_node=self.two_node,
-                             fencing=fencing, node_extra=node_extra, extra=extra)
-        self.cl.start(cfg)
-        self.sampler = GateSampler({n.name: n.ns for n in bed.nodes}, {v: ip for v, (ip, _, _) in VIPS.items()},
+        return hafront_config(self.cl.peers, self.names, self.vips, driver="lease", name="chaos",
+                              two_node=self.two_node, fencing=fencing, node_extra=node_extra, extra=extra)
+
+    def start_observers(self):
+        """Outside the nodes: the kernel gates, ARP, a request to each VIP (who answers)."""
+        bed = self.bed
+        self.sampler = GateSampler({n.name: n.ns for n in bed.nodes}, {v: ip for v, (ip, _, _) in self.vips.items()},
                                    SAMPLE_MS)
-        self.obs = CompactObserver(bed.client, [ip for ip, _, _ in VIPS.values()], SAMPLE_MS)
+        self.obs = CompactObserver(bed.client, [ip for ip, _, _ in self.vips.values()], SAMPLE_MS)
         self.probers = {v: Prober(bed, ip, BACKEND_PORT, PROBE_MS, REQUEST_TIMEOUT_MS, failures=True,
                                   name="prober-" + v)
-                        for v, (ip, _, _) in VIPS.items()}
+                        for v, (ip, _, _) in self.vips.items()}
         self.logs = LogEvidence(bed, self.names)
         self.mac = {n.mac: n.name for n in bed.nodes}
-        self.wait_steady("the first steady state")
-        self.analysed_until = time.monotonic() - 0.5
-        self.t_first_steady = self.analysed_until
-        self.event("steady: %s" % self.holders_text(), scheduled=False)
 
     def holders_text(self):
-        return ", ".join("%s on %s" % (v, "+".join(self.sampler.valid_now(v)) or "nobody") for v in VIPS)
+        return ", ".join("%s on %s" % (v, "+".join(self.sampler.valid_now(v)) or "nobody") for v in self.vips)
 
     # ------------------------------------------------------------------ cluster state
     def daemon_ok(self, name):
@@ -255,7 +267,7 @@ class Chaos:
                 return None
             views[n] = {v["name"]: (v["holder"], v["state"]) for v in st["vips"]}
         out = {}
-        for v in VIPS:
+        for v in self.vips:
             holders = {views[n][v][0] for n in self.names}
             held = [n for n in self.names if views[n][v][1] == "held"]
             if len(holders) != 1 or held != list(holders) or self.sampler.valid_now(v, 0.05) != held:
@@ -501,7 +513,7 @@ class Chaos:
         for f in self.failovers:
             if f[4] is None:
                 f[4] = t0
-        for v in VIPS:
+        for v in self.vips:
             for victim in victims:
                 if victim in self.sampler.valid_now(v):
                     self.failovers.append([kind, v, victim, t0, None, None, None])
@@ -594,9 +606,9 @@ class Chaos:
             return
         winner = [n for n in self.names if n not in off][0]
         t_wait = time.monotonic()
-        while time.monotonic() - t_wait < 10 and not all(self.sampler.valid_now(v) == [winner] for v in VIPS):
+        while time.monotonic() - t_wait < 10 and not all(self.sampler.valid_now(v) == [winner] for v in self.vips):
             time.sleep(0.05)
-        missing = [v for v in VIPS if self.sampler.valid_now(v) != [winner]]
+        missing = [v for v in self.vips if self.sampler.valid_now(v) != [winner]]
         if missing:
             self.add_violation(inv.Violation(time.monotonic(), "e: fence race", ",".join(missing),
                                              "%s won the race against %s but does not hold %s 10 s later (kernel: %s)" %
@@ -656,10 +668,10 @@ class Chaos:
         changes = self.sampler.snapshot(since=w0 - 120)
         evidence = self.logs.poll()
         arp = {}
-        for v, (ip, _, _) in VIPS.items():
+        for v, (ip, _, _) in self.vips.items():
             arp[v] = [(t, self.mac.get(m, m)) for t, m in self.obs.answers(ip, since=w0 - 0.1, until=w1 + 0.1)]
         requests = {}
-        for v, pr in VIPS.items():
+        for v, pr in self.vips.items():
             ok, failed = self.probers[v].take()
             pok, pfailed = self.pending_requests[v]
             ok, failed = sorted(pok + ok), sorted(pfailed + failed)
@@ -668,7 +680,7 @@ class Chaos:
         vs = []
         vs += inv.kernel_overlaps(p, changes, power)
         rounds = []
-        for v, (ip, _, _) in VIPS.items():
+        for v, (ip, _, _) in self.vips.items():
             for t, macs in self.obs.overlaps(ip, since=w0, until=w1):
                 rounds.append((v, "probe round", t, {self.mac.get(m, m) for m in macs}))
             for t, macs in self.obs.overlaps(ip, window_ms=WINDOW * 1000, since=w0, until=w1):
@@ -697,7 +709,7 @@ class Chaos:
             if r_ms is None:
                 t = next((c for c, s, n in requests[vip][0] if s >= t0 and c < lim and n != victim), None)
                 f[6] = None if t is None else (t - t0) * 1000
-        for v in VIPS:
+        for v in self.vips:
             ok = [r for r in requests[v][0] if r[1] >= self.t_first_steady]
             failed = [r for r in requests[v][1] if r[0] >= self.t_first_steady]
             self.requests_ok[v] += len(ok)
@@ -758,7 +770,7 @@ class Chaos:
               (SAMPLE_MS, self.sampler.samples, self.sampler.max_gap * 1000, self.sampler.late, SAMPLE_MS, PROBE_MS,
                REQUEST_TIMEOUT_MS))
         print("availability (requests answered / sent, from the first steady state):")
-        for v in VIPS:
+        for v in self.vips:
             ok, failed = self.requests_ok[v], self.requests_failed[v]
             lo = self.longest_outage[v]
             print("  %s  %6.2f%%  (%d / %d)  longest gap between answers %.0f ms%s" % (

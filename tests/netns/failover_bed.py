@@ -54,14 +54,18 @@ while True:
 # The client's prober: a new non-blocking connect to VIP:PORT every `interval` ms, many in
 # flight, each given up after `limit` ms. Prints "CONNECTED STARTED NAME" for every connect
 # that read a backend's name; with a fifth argument "1" also "- STARTED ENDED REASON" for
-# every one that did not (refused, unreachable, closed, timeout).
+# every one that did not (refused, unreachable, closed, timeout). With a sixth argument
+# "http:PATH", each connection sends GET PATH (Connection: close) and reads the answer to
+# its end: NAME is its X-Node header, a status other than 200 is a failure "http-STATUS".
 PROBER = r"""
 import errno, selectors, socket, sys, time
 vip, port = sys.argv[1], int(sys.argv[2])
 interval, limit = float(sys.argv[3]) / 1000, float(sys.argv[4]) / 1000
 failures = len(sys.argv) > 5 and sys.argv[5] == "1"
+http = sys.argv[6][5:] if len(sys.argv) > 6 and sys.argv[6].startswith("http:") else None
+request = ("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (http, vip)).encode() if http else b""
 sel = selectors.DefaultSelector()
-live = {}   # fd -> [sock, start, connected or None]
+live = {}   # fd -> [sock, start, connected or None, answer so far]
 out = sys.stdout
 def drop(fd, why=None):
     ent = live.pop(fd)
@@ -78,7 +82,7 @@ while True:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         e = s.connect_ex((vip, port))
         if e in (0, errno.EINPROGRESS):
-            live[s.fileno()] = [s, now, None]
+            live[s.fileno()] = [s, now, None, b""]
             sel.register(s, selectors.EVENT_WRITE)
         else:
             s.close()
@@ -102,12 +106,31 @@ while True:
                 continue
             ent[2] = time.monotonic()
             sel.modify(s, selectors.EVENT_READ)
+            if request:
+                try:
+                    s.send(request)
+                except OSError:
+                    drop(fd, "reset")
             continue
         try:
-            data = s.recv(64)
+            data = s.recv(65536 if http else 64)
         except OSError:
             data = b""
-        name = data.decode("ascii", "replace").strip()
+            if http:
+                drop(fd, "reset")
+                continue
+        if http:
+            if data and len(ent[3]) < 65536:
+                ent[3] += data
+                continue
+            head = ent[3].split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+            status = head[0].split()[1] if len(head[0].split()) > 1 else ""
+            if status != "200":
+                drop(fd, "http-" + status if status else "closed")
+                continue
+            name = next((h.split(":", 1)[1].strip() for h in head[1:] if h.lower().startswith("x-node:")), "?")
+        else:
+            name = data.decode("ascii", "replace").strip()
         if name:
             out.write("%.6f %.6f %s\n" % (ent[2], ent[1], name))
             out.flush()
@@ -138,13 +161,17 @@ def wait_until(pred, timeout, what, interval=0.02):
 class Prober:
     """Connects from the client to vip:port every interval_ms; records (connected_at,
     started_at, node that served) for every connect that read a backend's name, and with
-    failures=True (started_at, ended_at, reason) for every one that did not."""
+    failures=True (started_at, ended_at, reason) for every one that did not. With
+    http_path, every connection is an HTTP GET of that path and the node that served is
+    the answer's X-Node header (the nginx backends of tests/demo)."""
 
-    def __init__(self, bed, vip, port=BACKEND_PORT, interval_ms=5, timeout_ms=300, failures=False, name="prober"):
+    def __init__(self, bed, vip, port=BACKEND_PORT, interval_ms=5, timeout_ms=300, failures=False, name="prober",
+                 http_path=None):
         self.vip = vip
-        argv = ["python3", "-u", "-c", PROBER, vip, str(port), str(interval_ms), str(timeout_ms)]
-        if failures:
-            argv.append("1")
+        argv = ["python3", "-u", "-c", PROBER, vip, str(port), str(interval_ms), str(timeout_ms),
+                "1" if failures else "0"]
+        if http_path:
+            argv.append("http:" + http_path)
         self.proc = bed.client.spawn(argv, log_path=os.path.join(bed.dir, "client-%s.log" % name))
         self.ok = []
         self.failed = []
