@@ -192,12 +192,15 @@ class Chaos:
     def rel(self, t):
         return t - self.t_start
 
+    def stamp(self, t):
+        return "%9.3f" % self.rel(t)
+
     def event(self, text, scheduled=True):
         t = time.monotonic()
         self.events.append((t, text))
         if scheduled:
             self.n_events += 1
-        print("%9.3f  %s" % (self.rel(t), text), flush=True)
+        print("%s  %s" % (self.stamp(t), text), flush=True)
         return t
 
     def flag(self, node, flag, on, t=None):
@@ -207,7 +210,6 @@ class Chaos:
 
     # ------------------------------------------------------------------ setup
     def setup(self):
-        bed = self.bed
         self.cl = self.make_cluster()
         self.cl.corosync_pids = self.corosync_pids_out   # main() cleans /dev/shm after them at exit
         self.cl.start(self.config_text())
