@@ -93,6 +93,9 @@ struct HealthMonitor::Entry {
   int64_t since_ms = 0;
   bool writer = false;
   ServiceState* pool = nullptr;
+  // Single-writer pools: its checks in a row that found it eligible / ineligible to write.
+  uint32_t writer_ok_streak = 0;
+  uint32_t writer_bad_streak = 0;
 };
 
 struct HealthMonitor::ServiceState {
@@ -379,6 +382,11 @@ void HealthMonitor::on_observation(Entry& e, uint64_t generation, Observation ob
                          "), next after " + ms_text(e.backoff);
     }
   }
+  if (e.pool && e.pool->single_writer && e.probe_is_check) {
+    bool eligible = obs.ok && (!e.pool->mysql || (obs.galera && why_not_writable(*obs.galera).empty()));
+    e.writer_ok_streak = eligible ? e.writer_ok_streak + 1 : 0;
+    e.writer_bad_streak = eligible ? 0 : e.writer_bad_streak + 1;
+  }
   e.last = std::move(obs);
   schedule_next(e, t);
   recompute(e);
@@ -525,6 +533,10 @@ bool HealthMonitor::recompute_pool(ServiceState& pool) {
           c.last_reason = e->last->reason;
           c.galera = e->last->galera;
         }
+        c.eligible_streak = e->writer_ok_streak;
+        c.ineligible_streak = e->writer_bad_streak;
+        c.rise = e->check->rise;
+        c.fall = e->check->fall;
       } else {
         c.last_ok = true;  // nothing to check: its state is all there is
       }

@@ -42,10 +42,20 @@ WriterChoice choose_writer(std::span<const WriterCandidate> candidates, const st
   for (size_t i = 0; i < candidates.size(); ++i) {
     if (current && candidates[i].name == *current) current_index = i;
   }
-  if (current_index && why_not_eligible(candidates[*current_index]).empty()) {
-    out.writer = current_index;
-    out.reason = "writer since it was chosen (no failback)";
-    return out;
+  if (current_index) {
+    const WriterCandidate& c = candidates[*current_index];
+    std::string why = why_not_eligible(c);
+    if (why.empty()) {
+      out.writer = current_index;
+      out.reason = "writer since it was chosen (no failback)";
+      return out;
+    }
+    if (c.usable && c.last_ok && c.ineligible_streak < c.fall) {
+      out.writer = current_index;
+      out.reason = "writer since it was chosen; its latest check: " + why + " (" + std::to_string(c.ineligible_streak) +
+                   " of " + std::to_string(c.fall) + " in a row before it hands over)";
+      return out;
+    }
   }
   std::string pending;
   for (const auto& c : candidates) {
@@ -67,6 +77,10 @@ WriterChoice choose_writer(std::span<const WriterCandidate> candidates, const st
       const WriterCandidate& c = candidates[i];
       if (c.backup != want_backup) continue;
       std::string why = why_not_eligible(c);
+      if (why.empty() && current && c.eligible_streak < c.rise) {
+        why = "eligible in " + std::to_string(c.eligible_streak) + " check(s) in a row, needs " +
+              std::to_string(c.rise) + " to take over";
+      }
       if (!why.empty()) {
         why_none += (why_none.empty() ? "" : "; ") + c.name + " " + why;
         continue;

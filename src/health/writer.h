@@ -9,7 +9,13 @@
 //    not read_only. A server that reports no wsrep_ variable at all (plain MariaDB) needs
 //    only to be writable (read_only off);
 //  - the current writer stays while it is eligible, even when a "better" one appears (no
-//    failback: moving writes is what breaks Galera's certification);
+//    failback: moving writes is what breaks Galera's certification), and through brief
+//    blips: while it stays usable it loses the role only once `fall` checks in a row found
+//    it ineligible (an IST donor is Donor/Desynced for ~0.5 s and still takes writes; a
+//    loaded Galera reports a spurious non-Primary now and then). A writer that goes down
+//    (refused, ejected, failed its checks) loses it at once;
+//  - a server replaces a writer only after `rise` eligible checks in a row, so the role
+//    does not bounce between two flapping nodes (with no writer before, one suffices);
 //  - a new writer is chosen only once every server has a verdict (the first checks all end
 //    within fast_interval + timeout of start), so the choice at start sees every node;
 //  - on failover the eligible server with the highest wsrep_last_committed wins (it has
@@ -37,6 +43,12 @@ struct WriterCandidate {
   bool mysql = false;           // the service's check is a mysql check: Galera's rule applies
   std::optional<GaleraView> galera;  // the latest check's view, if any
   bool pending = false;         // no verdict yet (its first check has not completed)
+  // Hysteresis (0: none): its checks in a row, up to the latest, that found it eligible /
+  // ineligible, and the check's rise and fall.
+  uint32_t eligible_streak = 0;
+  uint32_t ineligible_streak = 0;
+  uint32_t rise = 0;
+  uint32_t fall = 0;
 };
 
 struct WriterChoice {

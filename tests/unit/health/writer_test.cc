@@ -181,5 +181,73 @@ TEST(Writer, AWriterNoLongerConfiguredIsReplaced) {
   EXPECT_NE(w.reason.find("gone is no longer configured"), std::string::npos);
 }
 
+// Hysteresis: with the check's fall and rise set, the writer survives a blip shorter than
+// `fall` checks, and a replacement needs `rise` eligible checks in a row, so the role does
+// not bounce between two flapping nodes (an IST donor, a spurious non-Primary under load).
+WriterCandidate steady(std::string name, std::optional<GaleraView> g, uint32_t ok_streak) {
+  WriterCandidate c = node(std::move(name), std::move(g));
+  c.eligible_streak = ok_streak;
+  c.rise = 2;
+  c.fall = 2;
+  return c;
+}
+
+TEST(Writer, TheWriterRidesOutABlipShorterThanFall) {
+  GaleraView donor = synced(50);
+  donor.local_state = 2;
+  donor.local_state_comment = "Donor/Desynced";
+  WriterCandidate a = steady("a", donor, 0);
+  a.ineligible_streak = 1;
+  std::vector<WriterCandidate> c = {a, steady("b", synced(60), 9)};
+  auto w = choose_writer(c, std::string("a"));
+  ASSERT_TRUE(w.writer);
+  EXPECT_EQ(c[*w.writer].name, "a") << "one desynced check of two";
+  EXPECT_FALSE(w.changed);
+  EXPECT_NE(w.reason.find("Donor/Desynced), need 4 (Synced) (1 of 2 in a row"), std::string::npos) << w.reason;
+  c[0].ineligible_streak = 2;
+  w = choose_writer(c, std::string("a"));
+  ASSERT_TRUE(w.writer);
+  EXPECT_EQ(c[*w.writer].name, "b");
+  EXPECT_TRUE(w.changed);
+}
+
+TEST(Writer, AWriterThatGoesDownHandsOverAtOnce) {
+  WriterCandidate a = steady("a", std::nullopt, 0);
+  a.usable = false;  // the proxy's refused connect ejected it
+  a.unusable_reason = "down (ejected: connect refused seen by the proxy)";
+  a.last_ok = false;
+  a.ineligible_streak = 1;
+  std::vector<WriterCandidate> c = {a, steady("b", synced(60), 9)};
+  auto w = choose_writer(c, std::string("a"));
+  ASSERT_TRUE(w.writer);
+  EXPECT_EQ(c[*w.writer].name, "b");
+}
+
+TEST(Writer, AReplacementNeedsRiseEligibleChecksInARow) {
+  WriterCandidate a = steady("a", std::nullopt, 0);
+  a.usable = false;
+  a.last_ok = false;
+  a.ineligible_streak = 5;
+  // b has seen more, but came back one check ago; c has been eligible for a while.
+  std::vector<WriterCandidate> c = {a, steady("b", synced(80), 1), steady("c", synced(70), 6)};
+  auto w = choose_writer(c, std::string("a"));
+  ASSERT_TRUE(w.writer);
+  EXPECT_EQ(c[*w.writer].name, "c");
+  // b alone: no writer until its second eligible check, and the reason says so.
+  c.pop_back();
+  w = choose_writer(c, std::string("a"));
+  EXPECT_FALSE(w.writer);
+  EXPECT_NE(w.reason.find("b eligible in 1 check(s) in a row, needs 2 to take over"), std::string::npos) << w.reason;
+  c[1].eligible_streak = 2;
+  w = choose_writer(c, std::string("a"));
+  ASSERT_TRUE(w.writer);
+  EXPECT_EQ(c[*w.writer].name, "b");
+  // With no writer before, one eligible check is enough (start-up, or after none was left).
+  c[1].eligible_streak = 1;
+  w = choose_writer(c, std::nullopt);
+  ASSERT_TRUE(w.writer);
+  EXPECT_EQ(c[*w.writer].name, "b");
+}
+
 }  // namespace
 }  // namespace hafront::health
