@@ -99,6 +99,13 @@ void tune_connection(int fd) noexcept {
   set_flag(fd, SOL_SOCKET, SO_KEEPALIVE);
 }
 
+void abort_on_close(int fd) noexcept {
+  linger l{};
+  l.l_onoff = 1;
+  l.l_linger = 0;
+  (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
 std::optional<config::Endpoint> peer_endpoint(int fd) noexcept {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;

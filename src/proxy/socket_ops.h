@@ -36,6 +36,13 @@ int open_server_socket(int family, bool nonblocking) noexcept;
 // SO_KEEPALIVE (the kernel's probes find peers that vanished during a quiet session).
 void tune_connection(int fd) noexcept;
 
+// SO_LINGER 0: closing fd then resets the connection and drops what is still queued for
+// the peer instead of delivering it later. For a server connection whose session ended
+// abnormally: a statement the client gave up on (its connection reset, the VIP released,
+// the session closed because its server stopped being the writer) must not reach the
+// server seconds later when a cut heals and TCP retransmits it.
+void abort_on_close(int fd) noexcept;
+
 std::optional<config::Endpoint> peer_endpoint(int fd) noexcept;
 std::optional<config::Endpoint> local_endpoint(int fd) noexcept;
 

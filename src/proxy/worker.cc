@@ -658,6 +658,9 @@ class Worker::Loop {
       io_->close(conn.client_fd);
       conn.client_fd = -1;
     }
+    // Only a session both sides ended cleanly closes its server connection gracefully;
+    // otherwise nothing still queued towards the server may arrive there later.
+    if (conn.server_fd >= 0 && conn.session->summary().cause != EndCause::Normal) abort_on_close(conn.server_fd);
     drop_server(conn);
     conn.armed.reset();
     --active_;

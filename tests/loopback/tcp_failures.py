@@ -5,6 +5,8 @@ idle and client time-outs close quiet connections. Status counts each case and t
 log names it."""
 import os
 import socket
+import struct
+import time
 
 import tcp_tools
 from harness import check, wait_for
@@ -13,9 +15,22 @@ from tcp_tools import Backend, ProxyDaemon, connect, echo, free_port, recv_all, 
 tcp_tools.setup()
 
 good = Backend(echo)
+
+
+def ending(conn, backend):
+    """Reads to the end and records how the connection ended: "eof" or "reset"."""
+    try:
+        while conn.recv(65536):
+            pass
+        backend.record("eof")
+    except ConnectionResetError:
+        backend.record("reset")
+
+
+watcher = Backend(ending)
 refused_port = free_port()  # nothing listens there
 black_port = tcp_tools.blackhole()
-ports = {name: free_port() for name in ("retry", "giveup", "slow", "idle", "quiet")}
+ports = {name: free_port() for name in ("retry", "giveup", "slow", "idle", "quiet", "ends")}
 
 # A heavy weight makes the failing server the first pick of every worker.
 services = (
@@ -28,7 +43,8 @@ services = (
     + service_block("idle", ports["idle"], ["name: live, address: 127.0.0.1:%d" % good.port],
                     "timeouts: {idle: 300ms}")
     + service_block("quiet", ports["quiet"], ["name: live, address: 127.0.0.1:%d" % good.port],
-                    "timeouts: {client: 300ms}"))
+                    "timeouts: {client: 300ms}")
+    + service_block("ends", ports["ends"], ["name: watcher, address: 127.0.0.1:%d" % watcher.port]))
 d = ProxyDaemon(services)
 d.access_log = os.path.join(d.dir, "access.log")
 d.set_services(services)
@@ -84,6 +100,22 @@ for name, codes, error in (("idle", ("cD", "sD"), "idle_timeout"), ("quiet", ("c
     check(line.split()[7] in codes, "%s: access log says %s: %s" % (name, "/".join(codes), line.strip()))
 wait_for(lambda: good.closed_conns >= good.accepted, 5, "the back-end to see every connection closed")
 check(True, "the back-end saw the time-outs close its side too")
+
+# 5. How the server's side ends follows how the session ended: a client that closes
+# cleanly -> the server gets end of stream; a client that resets (or any abnormal end: the
+# VIP released, the session closed because its server stopped being the writer) -> the
+# server's connection is reset too, so nothing still queued for it is delivered later.
+for how in ("eof", "reset"):
+    c = connect(ports["ends"])
+    c.sendall(b"INSERT ...")
+    wait_for(lambda: watcher.accepted >= (1 if how == "eof" else 2), 5, "the watcher to accept")
+    time.sleep(0.2)   # the statement reached the server
+    if how == "reset":
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    wait_for(lambda: len(watcher.records) >= (1 if how == "eof" else 2), 5, "the watcher to see the end")
+    check(watcher.records[-1] == how, "a client that %s: the server's connection ends with %s (got %s)" %
+          ("closes cleanly" if how == "eof" else "resets", how, watcher.records[-1]))
 
 check(d.alive(), "hafrontd is still running")
 check(d.stop() == 0, "clean stop")
