@@ -19,7 +19,9 @@ struct hafront_lease_key {
 struct hafront_lease_value {
   unsigned long long expiry_ns; /* CLOCK_BOOTTIME; the VIP is answered while now < expiry */
   unsigned char mac[6];         /* the uplink's MAC: source of the answers */
-  unsigned char pad[2];
+  unsigned short writes;        /* userspace's writes of this entry (wraps); the program
+                                   ignores it: an outside reader (tests/chaos) sees by it
+                                   that a value came and went between two of its reads */
 };
 
 /* Counters, one slot each in a per-CPU array. */

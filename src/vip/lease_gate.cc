@@ -105,6 +105,10 @@ void LeaseGate::detach(int ifindex) {
 bool LeaseGate::set(const config::Address& vip, const Mac& mac, uint64_t expiry_ns, std::string& error) {
   hafront_lease_key k = key_of(vip);
   hafront_lease_value v{};
+  // Count the write for outside readers (tests/chaos): read, count, write.
+  unsigned short writes = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.leases), &k, &v) == 0 ? v.writes : 0;
+  v = hafront_lease_value{};
+  v.writes = static_cast<unsigned short>(writes + 1);
   v.expiry_ns = expiry_ns;
   std::copy(mac.begin(), mac.end(), v.mac);
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.leases), &k, &v, BPF_ANY) != 0) {
@@ -119,6 +123,7 @@ bool LeaseGate::expire(const config::Address& vip) {
   hafront_lease_value v{};
   if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.leases), &k, &v) != 0) return false;
   v.expiry_ns = 0;
+  ++v.writes;
   return bpf_map_update_elem(bpf_map__fd(skel_->maps.leases), &k, &v, BPF_EXIST) == 0;
 }
 

@@ -12,7 +12,9 @@ GateSampler samples every node every few ms (in a process of its own) and keeps,
 (node, VIP), only the changes of the value: Change(value, first_seen, last_seen,
 prev_sample, next_sample), the value being the expiry in time.monotonic() seconds. A value
 seen at two reads was in the map during the whole time between them (renewals only extend
-the expiry, a release writes 0, and a send time never repeats), so "valid for sure" is
+the expiry, a release writes 0, and a send time never repeats; 0 can repeat, so the entry's
+write counter is read too, and a value written again between two reads starts a new
+record: a VIP taken and released within one sampling interval is not hidden), so "valid for sure" is
 [first_seen, min(last_seen, expiry)] and "maybe valid" adds
 the gaps before the first and after the last read (a value may have come and gone
 unseen there): violations are reported only from the first, and only when the second
@@ -80,7 +82,7 @@ class _LeaseKey(ctypes.Structure):  # bpf/lease_layout.h: struct hafront_lease_k
 
 
 class _LeaseValue(ctypes.Structure):  # struct hafront_lease_value
-    _fields_ = [("expiry_ns", ctypes.c_uint64), ("mac", ctypes.c_uint8 * 6), ("pad", ctypes.c_uint8 * 2)]
+    _fields_ = [("expiry_ns", ctypes.c_uint64), ("mac", ctypes.c_uint8 * 6), ("writes", ctypes.c_uint16)]
 
 
 def boottime_offset():
@@ -188,12 +190,14 @@ class LeaseMaps:
             return True
 
     def read(self, node, vip):
-        """Expiry (CLOCK_BOOTTIME ns) of node's gate for vip; 0 without an entry or program."""
+        """(expiry in CLOCK_BOOTTIME ns, writes) of node's gate for vip; (0, None) without an
+        entry or program. `writes` counts the daemon's writes of the entry: a release (0)
+        read twice with another write between was valid for a moment in between."""
         with self.lock:
             m = self.maps.get(node)
-            if m is None:
-                return 0
-            return self.value.expiry_ns if m.lookup(self.keys[vip], self.value) else 0
+            if m is None or not m.lookup(self.keys[vip], self.value):
+                return 0, None
+            return self.value.expiry_ns, self.value.writes
 
     def close(self):
         with self.lock:
@@ -407,11 +411,13 @@ def _sample_main(argv):
                 # previous read's `before` (a scheduler delay between the read and the
                 # clock must not stretch what was seen).
                 before = time.monotonic()
-                raw = view.read(n, v)
+                raw, writes = view.read(n, v)
                 t = time.monotonic()
                 t_first = before if t_first is None else t_first
-                if last.get((n, v)) != raw:
-                    last[(n, v)] = raw
+                # The same value written again (a release, an acquire, a release) is a
+                # change too: the gap between the two reads may hide a valid moment.
+                if last.get((n, v)) != (raw, writes):
+                    last[(n, v)] = (raw, writes)
                     p = prev_read.get((n, v))
                     out.write("C %s %s %d %.6f %s\n" % (n, v, raw, t, "-" if p is None else "%.6f" % p))
                 prev_read[(n, v)] = before

@@ -159,9 +159,8 @@ class Demo(Chaos):
             if k:
                 up = [s["name"] for s in k["servers"] if s["state"] == "up"]
                 parts.append("keystone servers %d/%d up" % (len(up), len(k["servers"])))
-            g = svc.get("galera")
-            if g:
-                parts.append("writer %s" % (g["health"]["writer"] or "NONE"))
+            if "internal" in self.vips:   # the writer the holder of internal sends to
+                parts.append("writer %s" % (self.galera_writer() or "NONE"))
         if self.cl.galera:
             synced = sum(1 for n in self.names if (self.cl.galera.status(n, timeout=0.3) or {}).get(
                 "wsrep_local_state") in ("4", 4))
@@ -185,8 +184,15 @@ class Demo(Chaos):
         h = self.sampler.valid_now(vip)
         return h[0] if len(h) == 1 else None
 
+    def holder_status(self, vip):
+        """Status of the daemon whose kernel answers for vip (its view is the one clients
+        get), else of any quorate daemon."""
+        h = self.holder(vip) if vip in self.vips else None
+        st = self.cl.status(h) if h and self.daemon_ok(h) else None
+        return st if st is not None else self.any_status()
+
     def galera_writer(self):
-        st = self.any_status()
+        st = self.holder_status("internal")
         if st is None:
             return None
         for s in st["services"]:
@@ -326,7 +332,14 @@ class Demo(Chaos):
         if self.two_node:
             self.fence_race(node, t0)
         else:
-            time.sleep(2.0)
+            # The fence keeps retrying: once the BMC answers, the node goes off.
+            t_back = time.monotonic()
+            while not self.cl.power_off_events(node, t0) and time.monotonic() < t_back + 30:
+                time.sleep(0.1)
+            off = self.cl.power_off_events(node, t0)
+            self.event("check   " + ("%s powered off by its BMC %.1f s after the BMC came back" %
+                                     (node, off[0]["mono_killed"] - t_back) if off else
+                                     "%s NOT powered off within 30 s of its BMC coming back" % node), scheduled=False)
         self.repair(node)
         return node
 
@@ -408,6 +421,36 @@ class Demo(Chaos):
         return ok, lines
 
 
+def report(demo, completed):
+    """The table, the verdict and the last line; returns the exit code."""
+    if demo is not None and demo.rows:
+        demo.table()
+    ok = False
+    if completed:
+        ok, lines = demo.verdict()
+        for line in lines:
+            print(line)
+    print("demo incidents=%d violations=%d %s" % (len(demo.rows) if demo else 0,
+                                                  len(demo.violations) if demo else 0,
+                                                  "PASS" if ok and completed else "FAIL"), flush=True)
+    return 0 if ok and completed else 1
+
+
+def keep(demo, bed):
+    """--keep: the cluster stays up, with its live view, until Ctrl-C."""
+    print("\nThe cluster stays up until Ctrl-C (the live view goes on). Try:")
+    for n in demo.names:
+        print("  %s --socket %s status" % (os.environ["HAFRONTCTL"], demo.cl.h[n].socket))
+    print("  ip netns exec %s curl -s http://%s:%d/v3" % (bed.client.ns, demo.vips["public"][0], KEYSTONE_PORT))
+    print("  ip netns exec %s ip link set eth0 down    # cut n1 off (up again: ... up)" % bed.nodes[0].ns,
+          flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, choices=(2, 3), default=3)
@@ -420,7 +463,7 @@ def main():
     atexit.register(lambda: cleanup_shm(corosync_pids))
     demo = None
     completed = False
-    ok = False
+    rc = None
     with netns.TestBed(nodes=args.nodes, mgmt=True) as bed:
         snapshot_binaries(bed.dir)
         demo = Demo(bed)
@@ -433,6 +476,9 @@ def main():
             time.sleep(1.5)   # the observers' readers lag a little (as at the end of a chaos run)
             demo.analyse(final=True)
             completed = True
+            if args.keep:
+                rc = report(demo, completed)
+                keep(demo, bed)
         except HarnessError as e:
             print("demo: the run did not complete: %s" % e, flush=True)
         except Exception:
@@ -441,18 +487,6 @@ def main():
         finally:
             if not completed:
                 print(bed.logs_tail(15), flush=True)
-            if completed and args.keep:
-                print("\nThe cluster stays up until Ctrl-C. Try:")
-                for n in demo.names:
-                    print("  %s --socket %s status" % (os.environ["HAFRONTCTL"], demo.cl.h[n].socket))
-                print("  ip netns exec %s curl -s http://%s:%d/v3" % (bed.client.ns, demo.vips["public"][0],
-                                                                     KEYSTONE_PORT))
-                print("  ip netns exec %s ip link set eth0 down    # cut n1 off (up again: ... up)" % bed.nodes[0].ns)
-                try:
-                    while True:
-                        time.sleep(3600)
-                except KeyboardInterrupt:
-                    pass
             demo.live_stop.set()
             if getattr(demo, "sampler", None):
                 demo.sampler.stop()
@@ -467,16 +501,11 @@ def main():
                 if x.proc and x.proc.alive():
                     x.proc.kill(signal.SIGCONT)
     cleanup_shm(corosync_pids)
-    if demo is not None and demo.rows:
-        demo.table()
-    if completed:
-        ok, lines = demo.verdict()
-        for line in lines:
-            print(line)
-    print("demo incidents=%d violations=%d %s" % (len(demo.rows) if demo else 0,
-                                                  len(demo.violations) if demo else 0,
-                                                  "PASS" if ok and completed else "FAIL"), flush=True)
-    return 0 if ok and completed else 1
+    if rc is None:
+        rc = report(demo, completed)
+    else:
+        print("demo: stopped; everything it started is gone", flush=True)
+    return rc
 
 
 if __name__ == "__main__":
